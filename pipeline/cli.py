@@ -1,0 +1,146 @@
+"""The `clipindex` command: synth, index, reconcile.
+
+Exit codes (for schedulers): 0 success / reconciled; 1 the run failed or
+reconciliation found discrepancies; 2 bad usage or bad input, with one line
+on stderr and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from typing import Optional, Sequence
+
+from pipeline import __version__
+from pipeline.options import OneLineParser, _positive_float, _positive_int, add_index_arguments
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="clipindex",
+        description="Index video clips into Parquet with Apache Beam and PyAV, and reconcile the "
+                    "totals against what should be there.")
+    parser.add_argument("--version", action="version", version=f"clipindex {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=OneLineParser)
+
+    synth = commands.add_parser("synth", help="write a synthetic corpus of real MP4 clips and its manifest",
+                                description="Write OUT_DIR/clips/**.mp4 (H.264, faststart) and "
+                                            "OUT_DIR/manifest.csv; durations add up to --hours exactly.")
+    synth.add_argument("out_dir", metavar="OUT_DIR")
+    synth.add_argument("--clips", type=_positive_int, required=True, help="number of clips")
+    synth.add_argument("--hours", type=_positive_float, required=True, help="total hours of video")
+    synth.add_argument("--fps", type=_positive_int, default=30, help="frame rate (default: 30)")
+    synth.add_argument("--size", default="160x120", help="frame size WxH (default: 160x120)")
+    synth.add_argument("--seed", type=int, default=0, help="same seed, same corpus (default: 0)")
+
+    index = commands.add_parser("index", help="index clips into DIR/{clips,frames,errors}/*.parquet",
+                                description="Index clips with a Beam pipeline. Flags clipindex does not "
+                                            "know are passed to Beam (e.g. --project, --temp_location).")
+    add_index_arguments(index)
+
+    rec = commands.add_parser("reconcile", help="compare an index with expectations",
+                              description="Print totals and every discrepancy. Exit 0 reconciled, "
+                                          "1 discrepancies, 2 bad usage or input.")
+    rec.add_argument("index_dir", metavar="DIR")
+    rec.add_argument("--expect-videos", type=int, metavar="N", help="expected number of clips")
+    rec.add_argument("--expect-hours", type=float, metavar="H", help="expected hours of video")
+    rec.add_argument("--manifest", metavar="FILE", help="expected clips (CSV or Parquet)")
+    rec.add_argument("--tolerance-s", type=float, default=0.5,
+                     help="per-clip duration tolerance in seconds (default: 0.5)")
+    rec.add_argument("--hours-tolerance", type=float, default=0.001,
+                     help="total hours tolerance (default: 0.001 h = 3.6 s)")
+    rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
+    rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+    return parser
+
+
+def _fail_usage(message: str) -> int:
+    print(f"clipindex: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from pipeline.synth import SynthProblem, synth
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 500 == 0:
+            print(f"synth: {done}/{total} clips", file=sys.stderr, flush=True)
+
+    try:
+        plans = synth(args.out_dir, args.clips, args.hours, fps=args.fps, size=args.size, seed=args.seed,
+                      progress=progress)
+    except SynthProblem as problem:
+        return _fail_usage(str(problem))
+    frames = sum(p.frame_count for p in plans)
+    print(f"wrote {len(plans)} clips, {frames} frames, {frames / args.fps / 3600:.3f} h to "
+          f"{os.path.join(args.out_dir, 'clips')} and {os.path.join(args.out_dir, 'manifest.csv')}")
+    return EXIT_OK
+
+
+def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.index_run import run_index
+    from transforms.manifest import ManifestProblem
+    from transforms.match import MatchProblem
+    from transforms.snapshot import OutputProblem
+    from transforms.summarize import InvariantBroken
+
+    try:
+        run = run_index(args, beam_args)
+    except (MatchProblem, OutputProblem, ManifestProblem) as problem:
+        return _fail_usage(str(problem))
+    except InvariantBroken as broken:
+        print(f"clipindex: run failed, nothing committed: {broken}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"run {run['run_id']}: matched {run['matched']} = indexed {run['indexed']} + errors "
+          f"{run['errors']}; {run['total_hours']:.3f} h, {run['total_frames']} frames, "
+          f"{run['total_bytes']} bytes; read {run['reindexed']}, carried forward "
+          f"{run['carried_forward']}; {run['wall_s']:.1f} s -> {args.output}")
+    return EXIT_OK
+
+
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    from pipeline.reconcile_cmd import run_reconcile
+
+    return run_reconcile(args)
+
+
+def _quiet_beam_logs() -> None:
+    """Beam's INFO/WARN chatter (worker start-up notes) drowns the progress lines."""
+    level = logging.DEBUG if os.environ.get("CLIPINDEX_DEBUG") else logging.ERROR
+    for name in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
+        logging.getLogger(name).setLevel(level)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _quiet_beam_logs()
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "index":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "synth":
+            return _cmd_synth(args)
+        if args.command == "index":
+            return _cmd_index(args, extra)
+        return _cmd_reconcile(args)
+    except KeyboardInterrupt:
+        print("clipindex: interrupted; the previous snapshot is untouched", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the run itself failed: one line, details only on request
+        if os.environ.get("CLIPINDEX_DEBUG"):
+            traceback.print_exc()
+        detail = " ".join(str(exc).split())[:400]
+        print(f"clipindex: {args.command} failed: {type(exc).__name__}: {detail} "
+              "(set CLIPINDEX_DEBUG=1 for a traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

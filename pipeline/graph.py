@@ -1,0 +1,44 @@
+"""The index pipeline graph, composed in one place."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas import FileInfo, IndexConfig
+from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, IndexClips
+from transforms.write import WriteIndex
+
+
+def local_runner():
+    """Beam's FnApiRunner, named explicitly.
+
+    The plain DirectRunner of Beam 2.77 first tries to download the Prism
+    runner for batch pipelines (no time-out), which hangs offline; the
+    FnApiRunner is what it falls back to anyway.
+    """
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    return FnApiRunner()
+
+
+def build_index(pipeline: beam.Pipeline, files: list[FileInfo], config: IndexConfig,
+                snapshot_dir: str) -> None:
+    outputs = (
+        pipeline
+        | "MatchedClips" >> beam.Create(files)
+        # Break fusion so clips spread over all workers instead of one.
+        | "Spread" >> beam.Reshuffle()
+        | "Index" >> IndexClips(config)
+    )
+    tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "errors": outputs[ERRORS_TAG]}
+    _ = tables | "WriteIndex" >> WriteIndex(snapshot_dir, config.run_id)
+
+
+def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir: str,
+                       options: PipelineOptions, runner_name: Optional[str]) -> None:
+    runner = None if runner_name else local_runner()
+    with beam.Pipeline(runner=runner, options=options) as pipeline:
+        build_index(pipeline, files, config, snapshot_dir)

@@ -1,0 +1,110 @@
+"""Command-line options of `clipindex` and how they become run configuration.
+
+clipindex parses its own flags with argparse (clear one-line errors, real
+--help); every flag it does not know is handed to Beam as a pipeline option
+(--runner, --project, --temp_location, --flink_master, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import NoReturn, Optional
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from schemas import IndexConfig
+
+DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit 2, as schedulers expect."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _decode_mode(text: str) -> str:
+    if text in ("none", "keyframes") or re.fullmatch(r"fps:(\d+(\.\d+)?)", text):
+        if text.startswith("fps:") and float(text[4:]) <= 0:
+            raise argparse.ArgumentTypeError("fps:N needs N > 0")
+        return text
+    raise argparse.ArgumentTypeError(f"expected none, keyframes or fps:N, not {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_argument_group("inputs (one of)")
+    source.add_argument("--input", action="append", default=[], metavar="PATTERN",
+                        help="glob of clips, local or gs://; ** spans folders (also zero "
+                             "folders: clips/**/*.mp4 matches clips/a.mp4). Repeatable.")
+    source.add_argument("--manifest", metavar="FILE",
+                        help="CSV or Parquet with a `uri` column: index exactly these inputs")
+    parser.add_argument("--output", required=True, metavar="DIR",
+                        help="index directory; an existing index there is updated incrementally")
+    parser.add_argument("--tier", choices=("auto", "header", "packets"), default="auto",
+                        help="timeline source: auto = container index when complete and "
+                             "inside the file, else demux packets (default: auto)")
+    parser.add_argument("--decode", type=_decode_mode, default="none",
+                        help="decode frames for visual QA: none, keyframes or fps:N (default: none)")
+    parser.add_argument("--hash", choices=("sha256", "none"), default="sha256",
+                        help="content hash of each clip (default: sha256)")
+    parser.add_argument("--gap-factor", type=_positive_float, default=1.5,
+                        help="a gap is a step longer than this many frame intervals (default: 1.5)")
+    parser.add_argument("--clip-timeout-s", type=_positive_float, default=120.0,
+                        help="time budget per clip, plus 1 s per 20 MB of file (default: 120)")
+    parser.add_argument("--isolation", choices=("process", "none"), default="process",
+                        help="read each clip in a supervised child process so a crash or hang "
+                             "becomes an error row (default: process)")
+    parser.add_argument("--workers", type=_positive_int, default=DEFAULT_WORKERS,
+                        help=f"local worker processes (default: {DEFAULT_WORKERS})")
+    parser.add_argument("--runner", default=None,
+                        help="Beam runner; default: the local FnApiRunner in multi-processing "
+                             "mode. E.g. DataflowRunner, FlinkRunner.")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[str]) -> IndexConfig:
+    return IndexConfig(tier=args.tier, decode=args.decode, hash=args.hash, gap_factor=args.gap_factor,
+                       clip_timeout_s=args.clip_timeout_s, isolation=args.isolation, run_id=run_id,
+                       progress_dir=progress_dir)
+
+
+def options_key(config: IndexConfig) -> dict:
+    """The options that shape rows: when they change, nothing can be carried forward."""
+    from schemas import SCHEMA_VERSION
+
+    return {"schema_version": SCHEMA_VERSION, "tier": config.tier, "decode": config.decode,
+            "hash": config.hash, "gap_factor": config.gap_factor}
+
+
+def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:
+    flags = list(beam_args)
+    if args.runner:
+        flags = ["--runner", args.runner, *flags]
+    elif args.workers > 1:
+        flags += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
+    return PipelineOptions(flags)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Run clipindex on a built-in demo corpus (or on your own clips) and reconcile it.
+#   ./run_local.sh                      # synthesize demo/corpus, index it, reconcile
+#   ./run_local.sh 'path/to/clips/**'   # index your own clips into demo/index
+# Creates .venv on first use; needs only python3 (3.10+) with pip/venv.
+set -euo pipefail
+cd "$(dirname "$0")"
+source tools/ensure_venv.sh
+
+DEMO=demo
+WORKERS=${WORKERS:-2}
+if [ $# -gt 0 ]; then
+  INPUTS=()
+  for pattern in "$@"; do INPUTS+=(--input "$pattern"); done
+  clipindex index "${INPUTS[@]}" --output "$DEMO/index" --workers "$WORKERS"
+  exec clipindex reconcile "$DEMO/index"
+fi
+
+CLIPS=${CLIPS:-60}
+HOURS=${HOURS:-1}
+if [ ! -f "$DEMO/corpus/manifest.csv" ]; then
+  clipindex synth "$DEMO/corpus" --clips "$CLIPS" --hours "$HOURS" --seed 7
+fi
+clipindex index --input "$DEMO/corpus/clips/**/*.mp4" --output "$DEMO/index" --workers "$WORKERS"
+clipindex reconcile "$DEMO/index" --expect-videos "$CLIPS" --expect-hours "$HOURS" \
+  --manifest "$DEMO/corpus/manifest.csv" --json "$DEMO/reconcile.json"
+echo "tables: $DEMO/index/{clips,frames,errors}/*.parquet"

@@ -1,0 +1,124 @@
+"""Typed records that flow between pipeline stages.
+
+Every stage emits one of these, never a dict whose keys may or may not be
+there: a reader can rely on each field existing, with the unit in its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Optional
+
+# Why an input could not be indexed. Each becomes a counter and an error row;
+# README.md ("Error kinds") says when each is used.
+ERROR_KINDS = (
+    "not_found",          # gone between matching and reading, or dangling symlink
+    "permission_denied",  # exists but cannot be opened for reading
+    "not_a_file",         # directory, FIFO, socket, device, symlink loop
+    "empty_file",         # zero bytes
+    "not_media",          # FFmpeg recognises no container in the bytes
+    "no_video_stream",    # a container without video (e.g. audio only)
+    "corrupt",            # container recognised, but no frame can be read
+    "timeout",            # indexing took longer than the clip's time budget
+    "crash",              # the worker process died (e.g. SIGSEGV inside FFmpeg)
+    "internal",           # a bug in clipindex: reported, never swallowed
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileInfo:
+    """One matched input, as the lister saw it (before anything is read)."""
+
+    uri: str
+    size_bytes: Optional[int]
+    mtime_s: Optional[float]
+    generation: Optional[str] = None  # GCS object generation; None on local disks
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexConfig:
+    """Per-clip options, fixed for a run and shipped to every worker."""
+
+    tier: str = "auto"              # auto | header | packets
+    decode: str = "none"            # none | keyframes | fps:N
+    hash: str = "sha256"            # sha256 | none
+    gap_factor: float = 1.5         # a gap is a jump > gap_factor nominal intervals
+    clip_timeout_s: float = 120.0   # base time budget per clip (scaled by size)
+    isolation: str = "process"      # process | none
+    max_pixels: int = 16384 * 16384  # refuse headers claiming more than this
+    run_id: str = ""
+    progress_dir: Optional[str] = None
+
+
+@dataclasses.dataclass
+class ClipRecord:
+    """One readable clip: what the header claims and what was measured."""
+
+    clip_id: str
+    uri: str
+    size_bytes: int
+    mtime_s: Optional[float]
+    generation: Optional[str]
+    sha256: Optional[str]
+    container: str
+    video_codec: str
+    width: int
+    height: int
+    pix_fmt: Optional[str]
+    rotation_deg: int
+    fps: Optional[float]              # nominal (average) frame rate
+    fps_num: Optional[int]
+    fps_den: Optional[int]
+    time_base_num: int
+    time_base_den: int
+    frame_count: int                  # counted, never estimated
+    frame_count_source: str           # index | packets | decode
+    header_frame_count: Optional[int]  # what the container claims (nb_frames)
+    duration_s: float                 # first presented frame to end of the last
+    duration_source: str              # index | packets | decode
+    container_duration_s: Optional[float]  # what the container claims
+    start_s: Optional[float]          # pts of the first presented frame
+    recorded_at: Optional[dt.datetime]  # creation_time tag, UTC
+    has_audio: bool
+    audio_codec: Optional[str]
+    audio_duration_s: Optional[float]
+    av_skew_s: Optional[float]        # audio length minus video length
+    keyframe_count: int
+    gap_count: int
+    max_gap_s: float
+    gap_total_s: float
+    nonmonotonic_dts_count: int
+    corrupt_packet_count: int
+    vfr: bool
+    truncated: bool
+    bytes_read: int                   # bytes FFmpeg pulled from the file
+    index_wall_s: float
+    run_id: str
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    # Visual QA (only with --decode); None when not sampled.
+    qa_sampled_frames: Optional[int] = None
+    qa_dark_s: Optional[float] = None
+    qa_frozen_s: Optional[float] = None
+    qa_blurry_s: Optional[float] = None
+    duplicate_of: Optional[str] = None
+
+
+@dataclasses.dataclass
+class ErrorRecord:
+    """One input that could not be indexed, with a named reason."""
+
+    uri: str
+    clip_id: str
+    size_bytes: Optional[int]
+    mtime_s: Optional[float]
+    generation: Optional[str]
+    error_kind: str
+    stage: str      # match | open | probe | timeline | hash | isolate
+    message: str
+    run_id: str
+
+    def __post_init__(self) -> None:
+        if self.error_kind not in ERROR_KINDS:
+            raise ValueError(f"unknown error_kind {self.error_kind!r}")
+

@@ -1,0 +1,136 @@
+"""Arrow schemas of the output tables, and record -> Arrow conversion.
+
+Readers (DuckDB, pandas, BigQuery) get explicit types: integers for
+timestamps and time bases, UTC timestamps, list<string> for warnings.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import pyarrow as pa
+
+from schemas.records import ClipRecord, ErrorRecord
+
+# Bump when a column changes meaning or type; written into every file's metadata.
+SCHEMA_VERSION = "1"
+_META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
+
+CLIPS_SCHEMA = pa.schema(
+    [
+        ("clip_id", pa.string()),
+        ("uri", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("mtime_s", pa.float64()),
+        ("generation", pa.string()),
+        ("sha256", pa.string()),
+        ("container", pa.string()),
+        ("video_codec", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("pix_fmt", pa.string()),
+        ("rotation_deg", pa.int16()),
+        ("fps", pa.float64()),
+        ("fps_num", pa.int32()),
+        ("fps_den", pa.int32()),
+        ("time_base_num", pa.int32()),
+        ("time_base_den", pa.int32()),
+        ("frame_count", pa.int64()),
+        ("frame_count_source", pa.string()),
+        ("header_frame_count", pa.int64()),
+        ("duration_s", pa.float64()),
+        ("duration_source", pa.string()),
+        ("container_duration_s", pa.float64()),
+        ("start_s", pa.float64()),
+        ("recorded_at", pa.timestamp("us", tz="UTC")),
+        ("has_audio", pa.bool_()),
+        ("audio_codec", pa.string()),
+        ("audio_duration_s", pa.float64()),
+        ("av_skew_s", pa.float64()),
+        ("keyframe_count", pa.int64()),
+        ("gap_count", pa.int32()),
+        ("max_gap_s", pa.float64()),
+        ("gap_total_s", pa.float64()),
+        ("nonmonotonic_dts_count", pa.int32()),
+        ("corrupt_packet_count", pa.int32()),
+        ("vfr", pa.bool_()),
+        ("truncated", pa.bool_()),
+        ("bytes_read", pa.int64()),
+        ("index_wall_s", pa.float64()),
+        ("run_id", pa.string()),
+        ("warnings", pa.list_(pa.string())),
+        ("qa_sampled_frames", pa.int32()),
+        ("qa_dark_s", pa.float64()),
+        ("qa_frozen_s", pa.float64()),
+        ("qa_blurry_s", pa.float64()),
+        ("duplicate_of", pa.string()),
+    ],
+    metadata=_META,
+)
+
+FRAMES_SCHEMA = pa.schema(
+    [
+        ("clip_id", pa.string()),
+        ("frame_index", pa.int32()),   # presentation order, from 0
+        ("pts", pa.int64()),
+        ("dts", pa.int64()),
+        ("time_base_num", pa.int32()),
+        ("time_base_den", pa.int32()),
+        ("pts_s", pa.float64()),
+        ("is_keyframe", pa.bool_()),
+        ("size_bytes", pa.int32()),
+        ("pos", pa.int64()),           # byte offset in the file, when known
+    ],
+    metadata=_META,
+)
+
+ERRORS_SCHEMA = pa.schema(
+    [
+        ("uri", pa.string()),
+        ("clip_id", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("mtime_s", pa.float64()),
+        ("generation", pa.string()),
+        ("error_kind", pa.string()),
+        ("stage", pa.string()),
+        ("message", pa.string()),
+        ("run_id", pa.string()),
+    ],
+    metadata=_META,
+)
+
+DISCREPANCY_KINDS = (
+    "missing",
+    "unexpected",
+    "unreadable",
+    "duration_mismatch",
+    "hash_mismatch",
+    "duplicate",
+    "truncated",
+)
+
+DISCREPANCY_SCHEMA = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("uri", pa.string()),
+        ("clip_id", pa.string()),
+        ("expected_duration_s", pa.float64()),
+        ("indexed_duration_s", pa.float64()),
+        ("detail", pa.string()),
+    ],
+    metadata=_META,
+)
+
+
+def _records_to_table(records: Sequence, schema: pa.Schema) -> pa.Table:
+    names = schema.names
+    columns = {name: [getattr(record, name) for record in records] for name in names}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def clips_to_table(records: Iterable[ClipRecord]) -> pa.Table:
+    return _records_to_table(list(records), CLIPS_SCHEMA)
+
+
+def errors_to_table(records: Iterable[ErrorRecord]) -> pa.Table:
+    return _records_to_table(list(records), ERRORS_SCHEMA)

@@ -1,0 +1,34 @@
+"""clipindex: high-throughput video ingest and indexing with Apache Beam and PyAV.
+
+Also the worker setup file for remote runners: pass `--setup_file ./setup.py`
+to Dataflow and the workers install the same three packages.
+"""
+
+from setuptools import setup
+
+setup(
+    name="clipindex",
+    version="0.1.0",
+    description="Index and reconcile large video corpora into Parquet with Apache Beam and PyAV",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=["pipeline", "transforms", "schemas"],
+    install_requires=[
+        "apache-beam[gcp]>=2.60,<3",
+        "av>=14,<20",
+        "opencv-python-headless>=4.8,<6",
+        "pyarrow>=14",
+        "numpy>=1.24",
+        "google-cloud-storage>=2.10,<4",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.2",
+            "duckdb>=1.0",
+            "gcp-storage-emulator>=2024.8",
+        ],
+    },
+    entry_points={"console_scripts": ["clipindex=pipeline.cli:main"]},
+)

@@ -1,0 +1,99 @@
+"""Presentation order, duration and continuity of a timeline (pure numpy).
+
+Definitions (README "How each field is defined"):
+* duration = last presented pts + that frame's duration - first presented pts;
+  a frame's duration is the packet's own when the container stores it, else
+  the nominal frame interval (1 / average rate).
+* a gap is a step between consecutive presented frames longer than
+  `gap_factor` nominal intervals; its length is the step minus one interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+from typing import Optional
+
+import numpy as np
+
+from transforms.timeline import NO_TS, Timeline
+
+
+@dataclasses.dataclass(frozen=True)
+class Continuity:
+    order: np.ndarray            # indices into the timeline, presentation order
+    pts: np.ndarray              # presentation timestamps in that order
+    start_ts: Optional[int]
+    duration_ts: float
+    nominal_interval_ts: float
+    gap_count: int
+    max_gap_ts: float
+    gap_total_ts: float
+    nonmonotonic_dts_count: int
+    missing_ts_count: int        # packets with neither pts nor dts
+    vfr: bool
+
+
+def nominal_interval_ts(rate: Optional[Fraction], time_base: Fraction, steps: np.ndarray) -> float:
+    """One frame interval in time-base units: from the nominal rate, else the median step."""
+    if rate:
+        return float(1 / (rate * time_base))
+    positive = steps[steps > 0]
+    return float(np.median(positive)) if positive.size else 0.0
+
+
+def _last_frame_ts(timeline: Timeline, last_index: int, span_ts: int, nominal_ts: float,
+                   header_duration_ts: Optional[int]) -> float:
+    own = int(timeline.duration[last_index])
+    if own > 0:
+        return own
+    if header_duration_ts:
+        # The index tier has no packet durations; the header's stream duration
+        # gives the last frame's exactly when it is plausible (<= 2 intervals).
+        tail = header_duration_ts - span_ts
+        if 0 < tail <= 2 * nominal_ts:
+            return tail
+    return nominal_ts
+
+
+def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
+            gap_factor: float = 1.5, header_duration_ts: Optional[int] = None) -> Continuity:
+    pts = np.where(timeline.pts != NO_TS, timeline.pts, timeline.dts)
+    known = pts != NO_TS
+    # Frames without any timestamp keep decode order, after the timed ones.
+    order = np.concatenate([np.flatnonzero(known)[np.argsort(pts[known], kind="stable")],
+                            np.flatnonzero(~known)])
+    presented = pts[order]
+    timed = presented[: int(known.sum())]
+    steps = np.diff(timed)
+    nominal_ts = nominal_interval_ts(rate, time_base, steps)
+
+    if timed.size:
+        span_ts = int(timed[-1] - timed[0])
+        last = _last_frame_ts(timeline, int(order[timed.size - 1]), span_ts, nominal_ts,
+                              header_duration_ts)
+        duration_ts = span_ts + last
+        start_ts: Optional[int] = int(timed[0])
+    else:
+        duration_ts, start_ts = 0, None
+
+    threshold = gap_factor * nominal_ts
+    gap_steps = steps[steps > threshold] - nominal_ts if nominal_ts else np.empty(0)
+    regular = steps[steps <= threshold] if nominal_ts else steps
+    tolerance = max(1.0, 0.1 * nominal_ts)
+    vfr = bool(regular.size and np.any(np.abs(regular - nominal_ts) > tolerance))
+
+    dts = timeline.dts[timeline.dts != NO_TS]
+    return Continuity(
+        order=order,
+        pts=presented,
+        start_ts=start_ts,
+        duration_ts=float(duration_ts),
+        nominal_interval_ts=nominal_ts,
+        gap_count=int(gap_steps.size),
+        max_gap_ts=float(gap_steps.max()) if gap_steps.size else 0.0,
+        gap_total_ts=float(gap_steps.sum()),
+        nonmonotonic_dts_count=int(np.count_nonzero(np.diff(dts) <= 0)),
+        missing_ts_count=int((~known).sum()),
+        vfr=vfr,
+    )

@@ -1,0 +1,117 @@
+"""Nightly runs re-read only what changed: the plan, and carrying rows forward.
+
+A clip is unchanged when the same uri has the same size and mtime (or, on
+GCS, the same object generation) as in the live snapshot, and the run's
+options that shape the rows are the same. Everything else is read: new and
+changed inputs and every input that failed last time (it may be fixed now).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FileInfo
+from transforms.tables_io import read_table, table_files, write_table
+
+CARRIED_TABLES = ("clips", "frames")  # errors are always retried, never carried
+
+
+@dataclasses.dataclass
+class Plan:
+    to_read: list[FileInfo]
+    carry_clip_ids: set[str]
+    new: list[str] = dataclasses.field(default_factory=list)
+    changed: list[str] = dataclasses.field(default_factory=list)
+    retried: list[str] = dataclasses.field(default_factory=list)
+    removed: list[str] = dataclasses.field(default_factory=list)
+    full_reason: Optional[str] = None  # why everything is re-read, if it is
+
+    def changes(self, limit: int = 50) -> dict:
+        def listed(uris: list[str]) -> dict:
+            return {"count": len(uris), "uris": sorted(uris)[:limit]}
+        return {"new": listed(self.new), "changed": listed(self.changed),
+                "retried_errors": listed(self.retried), "removed": listed(self.removed),
+                "unchanged": len(self.carry_clip_ids), "full_reindex_reason": self.full_reason}
+
+
+def _same_file(info: FileInfo, size, mtime, generation) -> bool:
+    if info.generation is not None or generation is not None:
+        return info.generation == generation and info.size_bytes == size
+    return info.size_bytes == size and info.mtime_s == mtime
+
+
+def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict) -> Plan:
+    """Decide what to read, given the live snapshot directory (or None)."""
+    everything = Plan(to_read=list(matched), carry_clip_ids=set(), new=[m.uri for m in matched])
+    if previous is None:
+        everything.full_reason = "no previous snapshot"
+        return everything
+    with open(os.path.join(previous, "run.json"), encoding="utf-8") as handle:
+        previous_key = json.load(handle).get("options_key")
+    if previous_key != options_key:
+        everything.full_reason = "options or schema version changed since the last run"
+        return everything
+
+    clips = read_table(os.path.join(previous, "clips"), CLIPS_SCHEMA,
+                       ["uri", "clip_id", "size_bytes", "mtime_s", "generation"]).to_pylist()
+    errors = read_table(os.path.join(previous, "errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
+    known = {row["uri"]: row for row in clips}
+    failed = set(errors)
+    plan = Plan(to_read=[], carry_clip_ids=set())
+    for info in matched:
+        row = known.get(info.uri)
+        if row is not None and _same_file(info, row["size_bytes"], row["mtime_s"], row["generation"]):
+            plan.carry_clip_ids.add(row["clip_id"])
+            continue
+        plan.to_read.append(info)
+        if row is not None:
+            plan.changed.append(info.uri)
+        elif info.uri in failed:
+            plan.retried.append(info.uri)
+        else:
+            plan.new.append(info.uri)
+    matched_uris = {m.uri for m in matched}
+    plan.removed = [uri for uri in (set(known) | failed) if uri not in matched_uris]
+    return plan
+
+
+def carry_forward(previous: str, target: str, carry_ids: set[str], run_id: str) -> None:
+    """Copy the rows of unchanged clips from the live snapshot into the new one.
+
+    A file whose clips are all unchanged is hard-linked (no bytes copied); a
+    file that mixes kept and dropped clips is filtered and rewritten.
+    """
+    if not carry_ids:
+        return
+    keep = pa.array(sorted(carry_ids), pa.string())
+    for table in CARRIED_TABLES:
+        out_dir = os.path.join(target, table)
+        os.makedirs(out_dir, exist_ok=True)
+        for number, path in enumerate(table_files(os.path.join(previous, table))):
+            ids = pq.read_table(path, columns=["clip_id"]).column("clip_id")
+            kept = pc.is_in(ids, value_set=keep)
+            kept_count = pc.sum(kept).as_py() or 0
+            if kept_count == 0:
+                continue
+            name = os.path.basename(path)
+            if kept_count == len(ids):
+                _link_or_copy(path, os.path.join(out_dir, name))
+            else:
+                data = pq.read_table(path).filter(kept)
+                write_table(data, os.path.join(out_dir, f"{run_id}-carried-{number:05d}.parquet"))
+
+
+def _link_or_copy(source: str, destination: str) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        import shutil
+
+        shutil.copyfile(source, destination)

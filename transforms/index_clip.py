@@ -1,0 +1,209 @@
+"""Index one clip: FileInfo -> (ClipRecord, frames RecordBatch) or ErrorRecord.
+
+Pure with respect to Beam: the DoFn in `transforms.index_fn` and the
+isolated worker in `transforms.isolation` both call `index_file`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from typing import Union
+
+import av
+import numpy as np
+import pyarrow as pa
+
+from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
+from transforms.continuity import Continuity, measure
+from transforms.media_io import InputProblem, open_input
+from transforms.probe import StreamFacts, probe
+from transforms.rotation import read_rotation_deg
+from transforms.sniff import looks_like_media
+from transforms.timeline import NO_TS, Timeline, from_index, from_packets
+
+IndexResult = Union[tuple[ClipRecord, pa.RecordBatch], ErrorRecord]
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def clip_id_for(uri: str) -> str:
+    """Stable id of a clip location: the same uri always gets the same id."""
+    return hashlib.sha1(uri.encode("utf-8")).hexdigest()[:16]
+
+
+def error_record(info: FileInfo, kind: str, stage: str, message: str, run_id: str) -> ErrorRecord:
+    one_line = " ".join(str(message).split())[:500]
+    return ErrorRecord(uri=info.uri, clip_id=clip_id_for(info.uri), size_bytes=info.size_bytes,
+                       mtime_s=info.mtime_s, generation=info.generation, error_kind=kind,
+                       stage=stage, message=one_line, run_id=run_id)
+
+
+def ffmpeg_message(exc: av.FFmpegError) -> str:
+    """FFmpeg's own words, without PyAV's "<none>" file-name suffix."""
+    return f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, stage: str, message: str):
+        super().__init__(message)
+        self.kind, self.stage = kind, stage
+
+
+def sha256_of(uri: str) -> str:
+    reader, _ = open_input(uri)
+    digest = hashlib.sha256()
+    with reader:
+        while chunk := reader.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _open_container(reader) -> av.container.InputContainer:
+    try:
+        return av.open(reader, mode="r")
+    except av.FFmpegError as exc:
+        reader.seek(0)
+        kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
+        raise _Failure(kind, "open", ffmpeg_message(exc)) from None
+
+
+def _timeline(container, stream, facts: StreamFacts, file_size: int,
+              config: IndexConfig, warnings: list[str]) -> tuple[Timeline, int]:
+    """Pick the tier; returns the timeline and how many index entries lie past EOF."""
+    beyond_eof = 0
+    if config.tier in ("auto", "header"):
+        timeline, verdict = from_index(stream, facts, file_size)
+        beyond_eof = verdict.beyond_eof_count
+        if timeline is not None:
+            return timeline, 0
+        if config.tier == "header":
+            warnings.append(f"header tier not usable ({verdict.reason}); used packets")
+    return from_packets(container, stream), beyond_eof
+
+
+def _header_warnings(facts: StreamFacts, frame_count: int, duration_s: float,
+                     interval_s: float, warnings: list[str]) -> None:
+    claimed = facts.header_frame_count
+    if claimed is not None and abs(claimed - frame_count) > 1:
+        warnings.append(f"header claims {claimed} frames; {frame_count} counted")
+    claimed_s = facts.container_duration_s
+    if claimed_s is not None and interval_s and abs(claimed_s - duration_s) > interval_s * 1.01:
+        warnings.append(f"header claims {claimed_s:.3f} s; video timeline spans {duration_s:.3f} s")
+
+
+def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: StreamFacts) -> pa.RecordBatch:
+    order = cont.order
+    count = order.shape[0]
+    tb = facts.time_base
+    pts = cont.pts
+    dts = timeline.dts[order]
+
+    pts_mask = pts == NO_TS
+    dts_mask = dts == NO_TS
+    columns = [
+        pa.DictionaryArray.from_arrays(np.zeros(count, np.int32), pa.array([clip_id])).cast(pa.string()),
+        pa.array(np.arange(count, dtype=np.int32)),
+        pa.array(pts, mask=pts_mask),
+        pa.array(dts, mask=dts_mask),
+        pa.array(np.full(count, tb.numerator, np.int32)),
+        pa.array(np.full(count, tb.denominator, np.int32)),
+        pa.array(pts * (tb.numerator / tb.denominator), mask=pts_mask),
+        pa.array(timeline.is_keyframe[order]),
+        pa.array(timeline.size_bytes[order]),
+        pa.array(timeline.pos[order], mask=timeline.pos[order] < 0),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=FRAMES_SCHEMA)
+
+
+def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
+                     started: float) -> tuple[ClipRecord, pa.RecordBatch]:
+    warnings: list[str] = []
+    container = _open_container(reader)
+    with container:
+        try:
+            facts = probe(container)
+        except LookupError:
+            raise _Failure("no_video_stream", "probe", "container has no video stream") from None
+        if facts.width * facts.height > config.max_pixels:
+            raise _Failure("corrupt", "probe",
+                           f"header claims implausible frame size {facts.width}x{facts.height}")
+        stream = container.streams.video[0]
+        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings)
+    if timeline.frame_count == 0:
+        detail = f" ({timeline.read_error})" if timeline.read_error else ""
+        raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")
+    if facts.container.startswith("mov"):
+        facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader))
+
+    cont = measure(timeline, facts.rate, facts.time_base, config.gap_factor,
+                   facts.header_duration_ts if timeline.source == "index" else None)
+    tb = float(facts.time_base)
+    duration_s = cont.duration_ts * tb
+    interval_s = cont.nominal_interval_ts * tb
+    truncated = beyond_eof > 0 or (
+        facts.header_frame_count is not None and timeline.frame_count < facts.header_frame_count)
+    if truncated:
+        warnings.append(
+            f"truncated: header claims {facts.header_frame_count} frames"
+            + (f" / {facts.container_duration_s:.3f} s" if facts.container_duration_s else "")
+            + f"; {timeline.frame_count} frames / {duration_s:.3f} s readable")
+    else:
+        _header_warnings(facts, timeline.frame_count, duration_s, interval_s, warnings)
+    if timeline.read_error:
+        warnings.append(f"demuxing stopped early: {timeline.read_error}")
+    if cont.missing_ts_count:
+        warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
+
+    sha256 = sha256_of(info.uri) if config.hash == "sha256" else None
+    clip_id = clip_id_for(info.uri)
+    av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None
+    record = ClipRecord(
+        clip_id=clip_id, uri=info.uri, size_bytes=file_size, mtime_s=info.mtime_s,
+        generation=info.generation, sha256=sha256, container=facts.container,
+        video_codec=facts.video_codec, width=facts.width, height=facts.height,
+        pix_fmt=facts.pix_fmt, rotation_deg=facts.rotation_deg,
+        fps=float(facts.rate) if facts.rate else None,
+        fps_num=facts.rate.numerator if facts.rate else None,
+        fps_den=facts.rate.denominator if facts.rate else None,
+        time_base_num=facts.time_base.numerator, time_base_den=facts.time_base.denominator,
+        frame_count=timeline.frame_count, frame_count_source=timeline.source,
+        header_frame_count=facts.header_frame_count, duration_s=duration_s,
+        duration_source=timeline.source, container_duration_s=facts.container_duration_s,
+        start_s=cont.start_ts * tb if cont.start_ts is not None else None,
+        recorded_at=facts.recorded_at, has_audio=facts.has_audio, audio_codec=facts.audio_codec,
+        audio_duration_s=facts.audio_duration_s, av_skew_s=av_skew,
+        keyframe_count=int(timeline.is_keyframe.sum()), gap_count=cont.gap_count,
+        max_gap_s=cont.max_gap_ts * tb, gap_total_s=cont.gap_total_ts * tb,
+        nonmonotonic_dts_count=cont.nonmonotonic_dts_count,
+        corrupt_packet_count=timeline.corrupt_packet_count, vfr=cont.vfr, truncated=truncated,
+        bytes_read=reader.bytes_read, index_wall_s=time.perf_counter() - started,
+        run_id=config.run_id, warnings=warnings,
+    )
+    return record, frames_batch(clip_id, timeline, cont, facts)
+
+
+def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
+    """Index one input. Never raises for bad media: every failure is an ErrorRecord."""
+    started = time.perf_counter()
+    try:
+        reader, file_size = open_input(info.uri)
+    except InputProblem as problem:
+        return error_record(info, problem.error_kind, "open", str(problem), config.run_id)
+    try:
+        with reader:
+            return _index_open_file(info, config, reader, file_size, started)
+    except _Failure as failure:
+        return error_record(info, failure.kind, failure.stage, str(failure), config.run_id)
+    except InputProblem as problem:
+        return error_record(info, problem.error_kind, "hash", str(problem), config.run_id)
+    except av.FFmpegError as exc:
+        return error_record(info, "corrupt", "timeline", ffmpeg_message(exc), config.run_id)
+    except OSError as exc:
+        return error_record(info, "not_found", "read", f"{type(exc).__name__}: {exc}", config.run_id)
+
+
+def result_is_error(result: IndexResult) -> bool:
+    return isinstance(result, ErrorRecord)
+
+

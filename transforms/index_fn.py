@@ -1,0 +1,113 @@
+"""IndexClip: the Beam stage that indexes each clip, with typed, tagged outputs.
+
+Main output: ClipRecord. Tagged outputs: `frames` (pa.RecordBatch per clip)
+and `errors` (ErrorRecord). Every input yields exactly one ClipRecord or one
+ErrorRecord; failures are counted by kind (`errors_<kind>` counters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from schemas import ErrorRecord, FileInfo, IndexConfig
+from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
+
+FRAMES_TAG = "frames"
+ERRORS_TAG = "errors"
+NAMESPACE = "clipindex"
+PROGRESS_EVERY_S = 1.0
+
+
+class ProgressFile:
+    """Per-worker running totals in a shared local folder, summed by the launcher.
+
+    Beam's metrics only arrive when a run ends; this gives a live
+    "done / matched" line on local runners. Remote workers without the folder
+    simply skip it.
+    """
+
+    def __init__(self, folder: Optional[str]):
+        self._path = os.path.join(folder, f"{os.getpid()}-{id(self)}.json") if folder else None
+        self.done = self.errors = 0
+        self.duration_s = 0.0
+        self._written_at = 0.0
+
+    def add(self, duration_s: Optional[float]) -> None:
+        self.done += 1
+        if duration_s is None:
+            self.errors += 1
+        else:
+            self.duration_s += duration_s
+        if time.monotonic() - self._written_at >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._path:
+            return
+        self._written_at = time.monotonic()
+        tmp = self._path + ".tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"done": self.done, "errors": self.errors, "duration_s": self.duration_s}, handle)
+            os.replace(tmp, self._path)
+        except OSError:
+            self._path = None  # not a shared local folder (remote worker): stop trying
+
+
+class IndexClipFn(beam.DoFn):
+    def __init__(self, config: IndexConfig):
+        self._config = config
+        self._indexer: Optional[IsolatedIndexer] = None
+        self._progress: Optional[ProgressFile] = None
+
+    def setup(self) -> None:
+        quiet_ffmpeg()
+        if self._config.isolation == "process":
+            self._indexer = IsolatedIndexer(self._config)
+        self._progress = ProgressFile(self._config.progress_dir)
+        self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
+        self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
+
+    def process(self, info: FileInfo):
+        if self._indexer is not None:
+            result = self._indexer.index(info)
+        else:
+            result = index_in_process(info, self._config)
+        if isinstance(result, ErrorRecord):
+            Metrics.counter(NAMESPACE, f"errors_{result.error_kind}").inc()
+            self._progress.add(None)
+            yield beam.pvalue.TaggedOutput(ERRORS_TAG, result)
+            return
+        clip, frames = result
+        self._indexed.inc()
+        self._frames.inc(frames.num_rows)
+        self._progress.add(clip.duration_s)
+        yield clip
+        yield beam.pvalue.TaggedOutput(FRAMES_TAG, frames)
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
+
+    def teardown(self) -> None:
+        if self._indexer is not None:
+            self._indexer.close()
+
+
+class IndexClips(beam.PTransform):
+    """FileInfo -> {clips, frames, errors}, each clip read in an isolated worker."""
+
+    def __init__(self, config: IndexConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, files):
+        return files | "IndexClip" >> beam.ParDo(IndexClipFn(self._config)).with_outputs(
+            FRAMES_TAG, ERRORS_TAG, main="clips")
+
+

@@ -1,0 +1,88 @@
+"""Display rotation of MP4/MOV video tracks, read from the `tkhd` matrix.
+
+PyAV exposes the display matrix only on decoded frames; decoding a frame per
+clip would cost more than the whole header tier, so we walk the box headers
+(a few dozen bytes read) instead.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import BinaryIO, Iterator, Optional
+
+_CONTAINER_PATH = (b"moov", b"trak")
+
+
+def _boxes(reader: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload_start, box_end) of each box in [start, end)."""
+    offset = start
+    while offset + 8 <= end:
+        reader.seek(offset)
+        header = reader.read(8)
+        if len(header) < 8:
+            return
+        size, box_type = struct.unpack(">I4s", header)
+        payload = offset + 8
+        if size == 1:
+            large = reader.read(8)
+            if len(large) < 8:
+                return
+            size = struct.unpack(">Q", large)[0]
+            payload = offset + 16
+        elif size == 0:
+            size = end - offset
+        if size < 8:
+            return
+        yield box_type, payload, min(offset + size, end)
+        offset += size
+
+
+def _child(reader: BinaryIO, start: int, end: int, wanted: bytes) -> Optional[tuple[int, int]]:
+    for box_type, payload, box_end in _boxes(reader, start, end):
+        if box_type == wanted:
+            return payload, box_end
+    return None
+
+
+def _handler(reader: BinaryIO, trak: tuple[int, int]) -> Optional[bytes]:
+    mdia = _child(reader, *trak, b"mdia")
+    hdlr = mdia and _child(reader, *mdia, b"hdlr")
+    if not hdlr:
+        return None
+    reader.seek(hdlr[0] + 8)  # version/flags, pre_defined
+    return reader.read(4)
+
+
+def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
+    tkhd = _child(reader, *trak, b"tkhd")
+    if not tkhd:
+        return None
+    reader.seek(tkhd[0])
+    version = reader.read(1)
+    if not version:
+        return None
+    # version/flags, times, track id, reserved, duration, reserved, layer..volume
+    skip = 3 + (32 if version[0] == 1 else 20) + 8 + 8
+    reader.seek(tkhd[0] + 1 + skip)
+    raw = reader.read(36)
+    if len(raw) < 36:
+        return None
+    a, b, _u, c, d, _v, _x, _y, _w = struct.unpack(">9i", raw)
+    if (a, b, c, d) == (0, 0, 0, 0):
+        return None
+    degrees = math.degrees(math.atan2(b, a))
+    # Same sign convention as ffprobe's "rotation" side-data field.
+    return int(round(-degrees)) % 360
+
+
+def read_rotation_deg(reader: BinaryIO) -> int:
+    """Clockwise display rotation of the first video track; 0 when absent."""
+    end = reader.seek(0, 2)
+    moov = _child(reader, 0, end, b"moov")
+    if not moov:
+        return 0
+    for box_type, payload, box_end in _boxes(reader, *moov):
+        if box_type == b"trak" and _handler(reader, (payload, box_end)) == b"vide":
+            return _matrix_rotation(reader, (payload, box_end)) or 0
+    return 0

@@ -1,0 +1,145 @@
+"""Per-frame timestamps of the video stream, by the cheapest honest tier.
+
+* `index`: the container's own sample table (`stream.index_entries`), read
+  without touching media data. Used only when it lists one entry per frame
+  (the header's frame count), every listed sample lies inside the bytes that
+  exist, and presentation order equals decode order (no B-frames), because the
+  index holds decode timestamps only.
+* `packets`: demux every video packet without decoding. Works for every
+  container and reads what is really there, so it is the truth for truncated
+  files and for containers whose index is partial (MKV/WebM cues) or absent
+  (MPEG-TS, fragmented MP4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import av
+import numpy as np
+
+from transforms.probe import StreamFacts
+
+NO_TS = np.iinfo(np.int64).min  # FFmpeg's AV_NOPTS_VALUE
+_AVINDEX_KEYFRAME = 1
+
+
+@dataclasses.dataclass
+class Timeline:
+    """Video packets in decode order, with what the extraction noticed."""
+
+    source: str                 # index | packets
+    pts: np.ndarray             # int64, NO_TS where unknown
+    dts: np.ndarray             # int64, NO_TS where unknown
+    is_keyframe: np.ndarray     # bool
+    size_bytes: np.ndarray      # int32
+    pos: np.ndarray             # int64, -1 where unknown
+    duration: np.ndarray        # int64 packet durations, 0 where unknown
+    corrupt_packet_count: int = 0
+    read_error: Optional[str] = None   # why demuxing stopped early, if it did
+    beyond_eof_count: int = 0          # index entries that point past the file's end
+
+    @property
+    def frame_count(self) -> int:
+        return int(self.pts.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexVerdict:
+    usable: bool
+    reason: str
+    beyond_eof_count: int = 0
+
+
+def _entry_arrays(entries) -> tuple[np.ndarray, ...]:
+    count = len(entries)
+    timestamps = np.fromiter((e.timestamp for e in entries), np.int64, count)
+    positions = np.fromiter((e.pos for e in entries), np.int64, count)
+    sizes = np.fromiter((e.size for e in entries), np.int64, count)
+    flags = np.fromiter((e.flags for e in entries), np.int64, count)
+    return timestamps, positions, sizes, flags
+
+
+def judge_index(facts: StreamFacts, entry_count: int, last_byte: int, file_size: int,
+                beyond_eof_count: int) -> IndexVerdict:
+    """Is the container index complete and inside the file? Pure; see module doc."""
+    if entry_count == 0:
+        return IndexVerdict(False, "container has no sample index")
+    if facts.header_frame_count is None or facts.header_frame_count != entry_count:
+        return IndexVerdict(False, "index lists only some frames (cues), not every sample")
+    if beyond_eof_count or last_byte > file_size:
+        return IndexVerdict(False, f"index lists {beyond_eof_count} samples beyond the end of the file",
+                            beyond_eof_count)
+    if facts.has_reorder:
+        return IndexVerdict(False, "B-frames: the index holds decode times only")
+    return IndexVerdict(True, "complete index")
+
+
+def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Timeline], IndexVerdict]:
+    """The index tier; returns (None, verdict) when the index cannot be trusted."""
+    entries = stream.index_entries
+    if len(entries) == 0:
+        return None, judge_index(facts, 0, 0, file_size, 0)
+    timestamps, positions, sizes, flags = _entry_arrays(entries)
+    ends = positions + sizes
+    beyond = int(np.count_nonzero(ends > file_size))
+    verdict = judge_index(facts, len(entries), int(ends.max()), file_size, beyond)
+    if not verdict.usable:
+        return None, verdict
+    durations = np.zeros_like(timestamps)
+    timeline = Timeline(
+        source="index",
+        pts=timestamps,
+        dts=timestamps.copy(),
+        is_keyframe=(flags & _AVINDEX_KEYFRAME).astype(bool),
+        size_bytes=sizes.astype(np.int32),
+        pos=positions,
+        duration=durations,
+    )
+    return timeline, verdict
+
+
+def from_packets(container: av.container.InputContainer, stream) -> Timeline:
+    """The packets tier: demux (no decode) every video packet that can be read."""
+    pts: list = []
+    dts: list = []
+    keys: list = []
+    sizes: list = []
+    positions: list = []
+    durations: list = []
+    corrupt = 0
+    read_error = None
+    try:
+        for packet in container.demux(stream):
+            size = packet.size
+            if size == 0:  # demux() ends with an empty flush packet
+                continue
+            pts.append(packet.pts)
+            dts.append(packet.dts)
+            keys.append(packet.is_keyframe)
+            sizes.append(size)
+            positions.append(packet.pos)
+            durations.append(packet.duration)
+            if packet.is_corrupt:
+                corrupt += 1
+    except av.FFmpegError as exc:
+        # A file cut short or damaged: keep what was read, say why it stopped.
+        read_error = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+    return Timeline(
+        source="packets",
+        pts=_ts_array(pts),
+        dts=_ts_array(dts),
+        is_keyframe=np.array(keys, dtype=bool),
+        size_bytes=np.array(sizes, dtype=np.int32),
+        pos=np.array([-1 if p is None else p for p in positions], dtype=np.int64),
+        duration=np.array([d or 0 for d in durations], dtype=np.int64),
+        corrupt_packet_count=corrupt,
+        read_error=read_error,
+    )
+
+
+def _ts_array(values: list) -> np.ndarray:
+    if None not in values:
+        return np.array(values, dtype=np.int64)
+    return np.array([NO_TS if v is None else v for v in values], dtype=np.int64)
