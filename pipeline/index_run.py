@@ -111,6 +111,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
                        f"failed before), carrying forward {len(plan.carry_clip_ids)} unchanged, "
                        f"{len(plan.removed)} gone")
+            _test_failure_hook("before_pipeline")
             if plan.to_read:
                 printer = (contextlib.nullcontext() if args.quiet
                            else ProgressPrinter(progress_dir, len(plan.to_read)))
@@ -119,6 +120,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                                        args.runner)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+            _test_failure_hook("after_pipeline")
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
             commit(args.output, run_id, run)
             committed = True
@@ -127,6 +129,12 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             if not committed:
                 shutil.rmtree(snapshot, ignore_errors=True)  # never leave half a snapshot behind
     return run
+
+
+def _test_failure_hook(point: str) -> None:
+    """Test-only: fail at a named point so tests can check that nothing half-done is committed."""
+    if os.environ.get("CLIPINDEX_TEST_FAIL_AT") == point:
+        raise RuntimeError(f"test failure injected at {point}")
 
 
 def _summarize(args, files, plan, config, snapshot, previous, started_at, started) -> dict:

@@ -14,6 +14,7 @@ from transforms.tables_io import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
 MAX_PRINTED = 50
+HISTORY_RUNS = 30
 
 
 def _print(result: Reconciliation, index_dir: str) -> None:
@@ -44,6 +45,21 @@ def _print(result: Reconciliation, index_dir: str) -> None:
     print("RECONCILED" if result.reconciled else "NOT RECONCILED")
 
 
+def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
+    """The last committed runs, oldest first (DIR/runs/<run_id>.json)."""
+    folder = os.path.join(index_dir, "runs")
+    if not os.path.isdir(folder):
+        return []
+    history = []
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".json"))[-limit:]:
+        with open(os.path.join(folder, name), encoding="utf-8") as handle:
+            run = json.load(handle)
+        history.append({key: run.get(key) for key in (
+            "run_id", "finished_at", "matched", "indexed", "errors", "total_hours", "total_bytes",
+            "reindexed", "carried_forward", "changes")})
+    return history
+
+
 def run_reconcile(args: argparse.Namespace) -> int:
     snapshot = current_snapshot(args.index_dir)
     if snapshot is None:
@@ -60,13 +76,14 @@ def run_reconcile(args: argparse.Namespace) -> int:
     out_dir = os.path.join(args.index_dir, "reconcile")
     os.makedirs(out_dir, exist_ok=True)
     write_table(result.discrepancy_table(), os.path.join(out_dir, "discrepancies.parquet"))
+    history = run_history(args.index_dir)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result.to_json(), handle, indent=2, default=str)
+            json.dump({**result.to_json(), "history": history}, handle, indent=2, default=str)
     if args.html:
         from transforms.report import render_html
 
         with open(args.html, "w", encoding="utf-8") as handle:
-            handle.write(render_html(result))
+            handle.write(render_html(result, history, args.index_dir))
     _print(result, args.index_dir)
     return EXIT_OK if result.reconciled else EXIT_DISCREPANCIES

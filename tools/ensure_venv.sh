@@ -20,8 +20,12 @@ fi
 STAMP=".venv/.clipindex-installed${EXTRAS:+-$EXTRAS}"
 if [ ! -f "$STAMP" ] || [ setup.py -nt "$STAMP" ]; then
   echo "installing clipindex${EXTRAS:+[$EXTRAS]} into .venv (first run takes a few minutes)" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".${EXTRAS:+[$EXTRAS]}"
+  if ! { .venv/bin/python -m pip install --upgrade pip &&
+         .venv/bin/python -m pip install -e ".${EXTRAS:+[$EXTRAS]}"; } > .venv/pip.log 2>&1; then
+    tail -30 .venv/pip.log >&2
+    echo "clipindex: installing into .venv failed (full log: .venv/pip.log)" >&2
+    exit 1
+  fi
   touch "$STAMP"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
