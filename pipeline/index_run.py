@@ -18,6 +18,7 @@ from pipeline.graph import run_index_pipeline
 from pipeline.options import beam_options, index_config, options_key
 from pipeline.progress import ProgressPrinter
 from schemas import SCHEMA_VERSION, FileInfo
+from transforms import storage
 from transforms.incremental import carry_forward, plan_run
 from transforms.manifest import read_manifest
 from transforms.match import MatchProblem, infos_for_uris, match_patterns
@@ -89,19 +90,17 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Run one index pass; returns the committed run summary. Raises on bad input."""
-    if is_remote(args.output):
-        raise MatchProblem("gs:// output is not supported yet; write to a local DIR")
     check_writable(args.output)
     files = matched_inputs(args)
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
-    os.makedirs(args.output, exist_ok=True)
+    storage.makedirs(args.output)
     with RunLock(args.output):
         previous = current_snapshot(args.output)
         run_id = new_run_id(started_at)
         snapshot = snapshot_dir(args.output, run_id)
         for table in TABLES:
-            os.makedirs(os.path.join(snapshot, table))
+            storage.makedirs(storage.join(snapshot, table))
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
         committed = False
         try:
@@ -127,7 +126,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
         finally:
             shutil.rmtree(progress_dir, ignore_errors=True)
             if not committed:
-                shutil.rmtree(snapshot, ignore_errors=True)  # never leave half a snapshot behind
+                storage.delete_tree(snapshot)  # never leave half a snapshot behind
     return run
 
 
@@ -158,7 +157,7 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
                     "manifest": args.manifest},
         "options_key": options_key(config),
         **summary,
-        "previous_run_id": os.path.basename(previous) if previous else None,
+        "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
         "changes": changes,
         "versions": _versions(),
     }

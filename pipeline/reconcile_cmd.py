@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from transforms.manifest import ManifestProblem, read_manifest
 from transforms.reconcile import Expectations, Reconciliation, reconcile
+from transforms import storage
 from transforms.snapshot import current_snapshot
 from transforms.tables_io import write_table
 
@@ -47,13 +47,9 @@ def _print(result: Reconciliation, index_dir: str) -> None:
 
 def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
     """The last committed runs, oldest first (DIR/runs/<run_id>.json)."""
-    folder = os.path.join(index_dir, "runs")
-    if not os.path.isdir(folder):
-        return []
     history = []
-    for name in sorted(n for n in os.listdir(folder) if n.endswith(".json"))[-limit:]:
-        with open(os.path.join(folder, name), encoding="utf-8") as handle:
-            run = json.load(handle)
+    for path in storage.list_files(storage.join(index_dir, "runs"), ".json")[-limit:]:
+        run = json.loads(storage.read_text(path))
         history.append({key: run.get(key) for key in (
             "run_id", "finished_at", "matched", "indexed", "errors", "total_hours", "total_bytes",
             "reindexed", "carried_forward", "changes")})
@@ -73,9 +69,9 @@ def run_reconcile(args: argparse.Namespace) -> int:
     expectations = Expectations(videos=args.expect_videos, hours=args.expect_hours, manifest=manifest,
                                 tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance)
     result = reconcile(snapshot, expectations)
-    out_dir = os.path.join(args.index_dir, "reconcile")
-    os.makedirs(out_dir, exist_ok=True)
-    write_table(result.discrepancy_table(), os.path.join(out_dir, "discrepancies.parquet"))
+    out_dir = storage.join(args.index_dir, "reconcile")
+    storage.makedirs(out_dir)
+    write_table(result.discrepancy_table(), storage.join(out_dir, "discrepancies.parquet"))
     history = run_history(args.index_dir)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FileInfo
-from transforms.tables_io import read_table, table_files, write_table
+from transforms import storage
+from transforms.tables_io import read_file, read_table, table_files, write_table
 
 CARRIED_TABLES = ("clips", "frames")  # errors are always retried, never carried
 
@@ -53,15 +52,14 @@ def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict
     if previous is None:
         everything.full_reason = "no previous snapshot"
         return everything
-    with open(os.path.join(previous, "run.json"), encoding="utf-8") as handle:
-        previous_key = json.load(handle).get("options_key")
+    previous_key = json.loads(storage.read_text(storage.join(previous, "run.json"))).get("options_key")
     if previous_key != options_key:
         everything.full_reason = "options or schema version changed since the last run"
         return everything
 
-    clips = read_table(os.path.join(previous, "clips"), CLIPS_SCHEMA,
+    clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA,
                        ["uri", "clip_id", "size_bytes", "mtime_s", "generation"]).to_pylist()
-    errors = read_table(os.path.join(previous, "errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
+    errors = read_table(storage.join(previous, "errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
     known = {row["uri"]: row for row in clips}
     failed = set(errors)
     plan = Plan(to_read=[], carry_clip_ids=set())
@@ -92,26 +90,17 @@ def carry_forward(previous: str, target: str, carry_ids: set[str], run_id: str) 
         return
     keep = pa.array(sorted(carry_ids), pa.string())
     for table in CARRIED_TABLES:
-        out_dir = os.path.join(target, table)
-        os.makedirs(out_dir, exist_ok=True)
-        for number, path in enumerate(table_files(os.path.join(previous, table))):
-            ids = pq.read_table(path, columns=["clip_id"]).column("clip_id")
+        out_dir = storage.join(target, table)
+        storage.makedirs(out_dir)
+        for number, path in enumerate(table_files(storage.join(previous, table))):
+            ids = read_file(path, ["clip_id"]).column("clip_id")
             kept = pc.is_in(ids, value_set=keep)
             kept_count = pc.sum(kept).as_py() or 0
             if kept_count == 0:
                 continue
-            name = os.path.basename(path)
             if kept_count == len(ids):
-                _link_or_copy(path, os.path.join(out_dir, name))
+                storage.link_or_copy(path, storage.join(out_dir, path.rsplit("/", 1)[-1]))
             else:
-                data = pq.read_table(path).filter(kept)
-                write_table(data, os.path.join(out_dir, f"{run_id}-carried-{number:05d}.parquet"))
+                data = read_file(path).filter(kept)
+                write_table(data, storage.join(out_dir, f"{run_id}-carried-{number:05d}.parquet"))
 
-
-def _link_or_copy(source: str, destination: str) -> None:
-    try:
-        os.link(source, destination)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(source, destination)

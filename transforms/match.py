@@ -49,18 +49,20 @@ def _glob_local(pattern: str) -> Iterator[str]:
 
 
 def _glob_remote(pattern: str) -> Iterator[FileInfo]:
+    if pattern.startswith("gs://"):
+        # Listed with google-cloud-storage to get each object's generation,
+        # which the incremental plan uses as the change marker.
+        from transforms.gcs import list_matching
+
+        yield from list_matching(pattern)
+        return
     from apache_beam.io.filesystems import FileSystems
 
-    patterns = [pattern]
-    if "/**/" in pattern:
-        # Beam's matcher needs at least one folder for `/**/`; users expect zero too.
-        patterns.append(pattern.replace("/**/", "/", 1))
-    for result in FileSystems.match(patterns):
+    for result in FileSystems.match([pattern]):
         for meta in result.metadata_list:
-            if meta.path.endswith("/"):
-                continue  # folder placeholder objects
-            yield FileInfo(uri=meta.path, size_bytes=meta.size_in_bytes,
-                           mtime_s=meta.last_updated_in_seconds or None)
+            if not meta.path.endswith("/"):
+                yield FileInfo(uri=meta.path, size_bytes=meta.size_in_bytes,
+                               mtime_s=meta.last_updated_in_seconds or None)
 
 
 def match_patterns(patterns: Iterable[str]) -> list[FileInfo]:
@@ -80,18 +82,21 @@ def match_patterns(patterns: Iterable[str]) -> list[FileInfo]:
 def infos_for_uris(uris: Iterable[str]) -> list[FileInfo]:
     """FileInfo for explicit uris (a manifest): every listed uri is an input."""
     infos: dict[str, FileInfo] = {}
-    remote = [u for u in uris if is_remote(u)]
     for uri in uris:
-        if not is_remote(uri):
-            info = _local_file_info(local_path(uri))
-            infos.setdefault(info.uri, info)
-    if remote:
-        from apache_beam.io.filesystems import FileSystems
-
-        for uri in remote:
-            try:
-                meta = FileSystems.metadata(uri)
-                infos.setdefault(uri, FileInfo(uri, meta.size_in_bytes, meta.last_updated_in_seconds))
-            except (FileNotFoundError, OSError):
-                infos.setdefault(uri, FileInfo(uri, None, None))
+        info = _remote_info(uri) if is_remote(uri) else _local_file_info(local_path(uri))
+        infos.setdefault(info.uri, info)
     return [infos[u] for u in sorted(infos)]
+
+
+def _remote_info(uri: str) -> FileInfo:
+    if uri.startswith("gs://"):
+        from transforms.gcs import object_info
+
+        return object_info(uri)
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        meta = FileSystems.metadata(uri)
+    except OSError:
+        return FileInfo(uri, None, None)
+    return FileInfo(uri, meta.size_in_bytes, meta.last_updated_in_seconds)

@@ -93,20 +93,10 @@ class CountingReader(io.RawIOBase):
 
 def open_input(uri: str) -> tuple[CountingReader, int]:
     """Open `uri` for reading; returns the reader and the size in bytes now."""
+    if uri.startswith("gs://"):
+        return _open_gcs(uri)
     if is_remote(uri):
-        from apache_beam.io.filesystems import FileSystems
-
-        try:
-            size = FileSystems.metadata(uri).size_in_bytes
-            raw = FileSystems.open(uri, compression_type="uncompressed")
-        except FileNotFoundError:
-            raise InputProblem("not_found", "object no longer exists") from None
-        except OSError as exc:
-            raise InputProblem("not_found", f"cannot open object: {exc}") from None
-        if size == 0:
-            raw.close()
-            raise InputProblem("empty_file", "object is empty (0 bytes)")
-        return CountingReader(raw), size
+        return _open_other_remote(uri)
     path = local_path(uri)
     st = check_local_file(path)
     try:
@@ -122,6 +112,35 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
         os.close(fd)
         raise InputProblem("not_a_file", "not a regular file")
     return CountingReader(os.fdopen(fd, "rb", buffering=0)), st.st_size
+
+
+def _open_other_remote(uri: str) -> tuple[CountingReader, int]:
+    from apache_beam.io.filesystems import FileSystems
+
+    try:
+        size = FileSystems.metadata(uri).size_in_bytes
+        raw = FileSystems.open(uri, compression_type="uncompressed")
+    except OSError as exc:
+        raise InputProblem("not_found", f"cannot open object: {exc}") from None
+    if size == 0:
+        raw.close()
+        raise InputProblem("empty_file", "object is empty (0 bytes)")
+    return CountingReader(raw), size
+
+
+def _open_gcs(uri: str) -> tuple[CountingReader, int]:
+    """A range-reading GCS object: FFmpeg's seeks become small ranged GETs."""
+    from apache_beam.io.gcp import gcsio
+
+    from transforms.gcs import object_info, storage_client
+
+    info = object_info(uri)
+    if info.size_bytes is None:
+        raise InputProblem("not_found", "object no longer exists")
+    if info.size_bytes == 0:
+        raise InputProblem("empty_file", "object is empty (0 bytes)")
+    raw = gcsio.GcsIO(storage_client=storage_client()).open(uri, "rb", read_buffer_size=REMOTE_BUFFER_BYTES)
+    return CountingReader(raw), info.size_bytes
 
 
 def file_size_now(uri: str) -> Optional[int]:

@@ -17,6 +17,7 @@ from typing import Optional
 import pyarrow as pa
 
 from schemas import CLIPS_SCHEMA, DISCREPANCY_SCHEMA, ERRORS_SCHEMA
+from transforms import storage
 from transforms.tables_io import read_table
 
 CLIP_COLUMNS = ["clip_id", "uri", "size_bytes", "sha256", "duration_s", "truncated", "recorded_at",
@@ -119,10 +120,9 @@ def _breakdown(rows: list[tuple[Optional[str], str, float]]) -> list[dict]:
 
 
 def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
-    with open(os.path.join(snapshot, "run.json"), encoding="utf-8") as handle:
-        run = json.load(handle)
-    clips = read_table(os.path.join(snapshot, "clips"), CLIPS_SCHEMA, CLIP_COLUMNS).to_pylist()
-    errors = read_table(os.path.join(snapshot, "errors"), ERRORS_SCHEMA,
+    run = json.loads(storage.read_text(storage.join(snapshot, "run.json")))
+    clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA, CLIP_COLUMNS).to_pylist()
+    errors = read_table(storage.join(snapshot, "errors"), ERRORS_SCHEMA,
                         ["uri", "clip_id", "error_kind", "message"]).to_pylist()
     manifest = expectations.manifest
     listed_uris = set(manifest.column("uri").to_pylist()) if manifest is not None else set()

@@ -7,11 +7,11 @@ from the snapshot, and the every-clip-accounted invariant is checked on it.
 from __future__ import annotations
 
 import collections
-import os
 
 import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA
+from transforms import storage
 from transforms.tables_io import count_rows, read_table
 
 
@@ -20,10 +20,10 @@ class InvariantBroken(Exception):
 
 
 def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> dict:
-    clips = read_table(os.path.join(snapshot, "clips"), CLIPS_SCHEMA,
+    clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA,
                        ["uri", "duration_s", "size_bytes", "frame_count", "run_id", "truncated"])
-    errors = read_table(os.path.join(snapshot, "errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
-    frame_rows = count_rows(os.path.join(snapshot, "frames"))
+    errors = read_table(storage.join(snapshot, "errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
+    frame_rows = count_rows(storage.join(snapshot, "frames"))
 
     clip_uris = clips.column("uri").to_pylist()
     error_uris = errors.column("uri").to_pylist()

@@ -1,40 +1,55 @@
-"""Reading and writing the index's Parquet tables outside Beam (launcher side)."""
+"""Reading and writing the index's Parquet tables outside Beam (launcher side).
+
+Works on local folders and gs:// prefixes alike (see transforms.storage).
+"""
 
 from __future__ import annotations
 
-import os
+import io
 from typing import Optional, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms import storage
+
 PARQUET_COMPRESSION = "zstd"
 
 
 def table_files(table_dir: str) -> list[str]:
-    if not os.path.isdir(table_dir):
-        return []
-    return sorted(os.path.join(table_dir, name) for name in os.listdir(table_dir)
-                  if name.endswith(".parquet") and not name.startswith("."))
+    return storage.list_files(table_dir, ".parquet")
+
+
+def _read_file(path: str, columns: Optional[list[str]], schema: Optional[pa.Schema]) -> pa.Table:
+    with storage.open_read(path) as handle:
+        return pq.read_table(handle, columns=columns, schema=schema)
 
 
 def read_table(table_dir: str, schema: pa.Schema, columns: Optional[Sequence[str]] = None) -> pa.Table:
     """All files of one table as one Arrow table (empty, with the schema, if none)."""
     wanted = schema if columns is None else pa.schema([schema.field(c) for c in columns])
-    parts = [pq.read_table(path, columns=list(wanted.names), schema=wanted) for path in table_files(table_dir)]
+    parts = [_read_file(path, list(wanted.names), wanted) for path in table_files(table_dir)]
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return wanted.empty_table()
     return pa.concat_tables(parts)
 
 
+def read_file(path: str, columns: Optional[list[str]] = None) -> pa.Table:
+    return _read_file(path, columns, None)
+
+
 def count_rows(table_dir: str) -> int:
     """Row count from Parquet footers only: no data pages are read."""
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in table_files(table_dir))
+    total = 0
+    for path in table_files(table_dir):
+        with storage.open_read(path) as handle:
+            total += pq.ParquetFile(handle).metadata.num_rows
+    return total
 
 
 def write_table(table: pa.Table, path: str) -> None:
-    """Write through a temp name and rename, so readers never see half a file."""
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    pq.write_table(table, tmp, compression=PARQUET_COMPRESSION)
-    os.replace(tmp, path)
+    """Write atomically (temp name + rename locally; one object write on GCS)."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    storage.write_bytes(path, sink.getvalue())

@@ -1,0 +1,118 @@
+"""Google Cloud Storage specifics: emulator credentials, listing with generations.
+
+Against a GCS emulator (STORAGE_EMULATOR_HOST set), Beam would first ask
+google.auth for credentials, with retries (~24 s per process), before it falls
+back to anonymous access. `use_emulator_credentials` decides that up front, in
+the launcher and in every worker (it runs when `transforms` is imported).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import Iterator
+
+from schemas import FileInfo
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+def use_emulator_credentials() -> None:
+    if not os.environ.get(EMULATOR_ENV):
+        return
+    try:
+        from apache_beam.internal.gcp import auth
+    except ImportError:
+        return
+    # Beam treats "no credentials" as "use an anonymous client", which is what
+    # an emulator accepts; google-cloud-storage reads the emulator host itself.
+    with auth._Credentials._credentials_lock:
+        auth._Credentials._credentials = None
+        auth._Credentials._credentials_init = True
+
+
+@functools.lru_cache(maxsize=1)
+def storage_client():
+    """The same google-cloud-storage client Beam's GCS filesystem uses (one per process)."""
+    from apache_beam.io.gcp import gcsio
+
+    use_emulator_credentials()
+    return gcsio.GcsIO().client
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    without = uri[len("gs://"):]
+    bucket, _, name = without.partition("/")
+    return bucket, name
+
+
+def pattern_regex(pattern: str) -> re.Pattern:
+    """gsutil-style glob: `**` spans folders (also zero: a/**/b matches a/b), `*` does not."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("/**/", i):
+            out.append("/(?:.*/)?")
+            i += 4
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def list_matching(pattern: str) -> Iterator[FileInfo]:
+    """Objects matching a gs:// glob, with size, update time and generation."""
+    bucket, name_pattern = split_uri(pattern)
+    magic = min((name_pattern.find(c) for c in "*?[" if c in name_pattern), default=len(name_pattern))
+    prefix = name_pattern[:magic]
+    regex = pattern_regex(name_pattern) if magic < len(name_pattern) else None
+    for blob in storage_client().list_blobs(bucket, prefix=prefix):
+        if blob.name.endswith("/"):
+            continue  # folder placeholder objects
+        if regex is None:
+            if blob.name != name_pattern:
+                continue
+        elif not regex.match(blob.name):
+            continue
+        updated = blob.updated.timestamp() if blob.updated else None
+        yield FileInfo(uri=f"gs://{bucket}/{blob.name}", size_bytes=blob.size, mtime_s=updated,
+                       generation=str(blob.generation) if blob.generation is not None else None)
+
+
+def object_info(uri: str) -> FileInfo:
+    bucket, name = split_uri(uri)
+    blob = storage_client().bucket(bucket).get_blob(name)
+    if blob is None:
+        return FileInfo(uri, None, None)
+    return FileInfo(uri, blob.size, blob.updated.timestamp() if blob.updated else None,
+                    str(blob.generation) if blob.generation is not None else None)
+
+
+def bucket_exists(uri: str) -> bool:
+    bucket, _ = split_uri(uri)
+    return storage_client().bucket(bucket).exists()
+
+
+def create_if_absent(uri: str, data: bytes) -> bool:
+    """Create an object only if none exists (a generation-0 precondition). False if it exists."""
+    from google.api_core.exceptions import PreconditionFailed
+
+    bucket, name = split_uri(uri)
+    blob = storage_client().bucket(bucket).blob(name)
+    try:
+        blob.upload_from_string(data, if_generation_match=0)
+    except PreconditionFailed:
+        return False
+    return True
+
+
