@@ -12,10 +12,11 @@ from typing import Optional
 
 from transforms.probe import StreamFacts
 
-# Containers that state no frame count (MKV/WebM, TS) are judged by duration;
-# their claim may include an audio track that runs a little longer than the
-# video, so only a shortfall beyond this is taken as a cut.
-DURATION_SHORTFALL_S = 1.0
+# Containers that state no frame count (MKV/WebM, fragmented MP4, TS) are
+# judged by duration. The container's duration is the longest stream's, and
+# audio often runs a few of its frames (20-60 ms each) past the last video
+# frame, so with audio only a shortfall beyond this is taken as a cut.
+AUDIO_OVERHANG_S = 0.5
 
 
 def claimed_duration_s(facts: StreamFacts) -> Optional[float]:
@@ -39,7 +40,9 @@ def is_truncated(facts: StreamFacts, frame_count: int, beyond_eof_count: int,
     if facts.header_frame_count is not None:
         shorter = claimed_s is None or duration_s < claimed_s - 1.01 * interval_s
         return frame_count < facts.header_frame_count and shorter
-    return claimed_s is not None and duration_s < claimed_s - max(DURATION_SHORTFALL_S, 2 * interval_s)
+    slack_s = max(AUDIO_OVERHANG_S if facts.has_audio and not facts.header_duration_ts else 0.0,
+                  2 * interval_s)
+    return claimed_s is not None and duration_s < claimed_s - slack_s
 
 
 def truncation_warning(facts: StreamFacts, frame_count: int, duration_s: float) -> str:

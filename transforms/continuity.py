@@ -21,8 +21,6 @@ import numpy as np
 
 from transforms.timeline import NO_TS, Timeline
 
-_SETTLE_ROUNDS = 4
-
 
 @dataclasses.dataclass(frozen=True)
 class Continuity:
@@ -40,11 +38,6 @@ class Continuity:
     hidden_count: int = 0        # frames an edit list hides (stored, not shown)
 
 
-def _close(a: float, b: float) -> bool:
-    """Within 10 % (and at least one time-base tick, so rounding always agrees)."""
-    return abs(a - b) <= max(1.0, 0.1 * b)
-
-
 def nominal_interval_ts(rate: Optional[Fraction], time_base: Fraction, steps: np.ndarray,
                         gap_factor: float = 1.5) -> float:
     """One frame interval in time-base units.
@@ -52,22 +45,20 @@ def nominal_interval_ts(rate: Optional[Fraction], time_base: Fraction, steps: np
     Starts from the nominal (average) rate, else the median step. The average
     rate is frames / duration, so holes count as frame time: a 30 fps camera
     with a 2 s hole in a 3 s clip claims 18 fps, which would make the hole look
-    shorter and every real step look like VFR. So the interval is re-estimated
-    from the steps that are not gaps until it settles.
+    shorter and every real step look like VFR. So when the mean of the steps
+    that are not gaps differs from it by more than 10 %, that mean is used
+    (once: iterating would let a jittery VFR clip shrink its own interval).
     """
     positive = steps[steps > 0].astype(np.float64)
     if rate:
         interval = float(1 / (rate * time_base))
     else:
         interval = float(np.median(positive)) if positive.size else 0.0
-    for _ in range(_SETTLE_ROUNDS):
-        regular = positive[positive <= gap_factor * interval]
-        if not regular.size:
-            break
+    regular = positive[positive <= gap_factor * interval]
+    if regular.size:
         mean = float(regular.mean())
-        if _close(mean, interval):
-            break
-        interval = mean
+        if abs(mean - interval) > 0.1 * interval:
+            interval = mean
     return interval
 
 

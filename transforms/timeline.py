@@ -26,6 +26,9 @@ import numpy as np
 from transforms.probe import StreamFacts
 
 NO_TS = np.iinfo(np.int64).min  # FFmpeg's AV_NOPTS_VALUE
+# AVI index entries point at the chunk header (fourcc + size), packets at the
+# payload after it; shift so both tiers report the same byte position.
+_CHUNK_HEADER_BYTES = {"avi": 8}
 
 
 @dataclasses.dataclass
@@ -89,6 +92,7 @@ def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Tim
     if len(entries) == 0:
         return None, judge_index(facts, 0, 0, file_size, 0)
     timestamps, positions, sizes, keys, discard = _entry_arrays(entries)
+    positions = positions + _CHUNK_HEADER_BYTES.get(facts.container, 0)
     ends = positions + sizes
     beyond = int(np.count_nonzero(ends > file_size))
     verdict = judge_index(facts, len(entries), int(ends.max()), file_size, beyond)
