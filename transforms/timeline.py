@@ -18,6 +18,7 @@ and mark them so the duration can leave them out.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Optional
 
 import av
@@ -29,6 +30,8 @@ NO_TS = np.iinfo(np.int64).min  # FFmpeg's AV_NOPTS_VALUE
 # AVI index entries point at the chunk header (fourcc + size), packets at the
 # payload after it; shift so both tiers report the same byte position.
 _CHUNK_HEADER_BYTES = {"avi": 8}
+_AVINDEX_KEYFRAME = 1
+_AVINDEX_DISCARD_FRAME = 2
 
 
 @dataclasses.dataclass
@@ -60,15 +63,17 @@ class IndexVerdict:
 
 
 def _entry_arrays(entries) -> tuple[np.ndarray, ...]:
+    """(timestamps, positions, sizes, is_keyframe, is_discard) of every index entry.
+
+    One pass: each access wraps a C struct in a new Python object, and this
+    loop is most of the header tier's time.
+    """
     count = len(entries)
-    timestamps = np.fromiter((e.timestamp for e in entries), np.int64, count)
-    positions = np.fromiter((e.pos for e in entries), np.int64, count)
-    sizes = np.fromiter((e.size for e in entries), np.int64, count)
-    # AVIndexEntry.flags is a signed 2-bit field (keyframe | discard): use PyAV's
-    # decoded booleans rather than masking a value that may read -1 or -2.
-    keys = np.fromiter((e.is_keyframe for e in entries), bool, count)
-    discard = np.fromiter((e.is_discard for e in entries), bool, count)
-    return timestamps, positions, sizes, keys, discard
+    flat = np.fromiter(itertools.chain.from_iterable((e.timestamp, e.pos, e.size, e.flags) for e in entries),
+                       np.int64, 4 * count).reshape(count, 4)
+    flags = flat[:, 3]  # a signed 2-bit field (-2..1): the bits still mask correctly
+    return (flat[:, 0].copy(), flat[:, 1].copy(), flat[:, 2].copy(),
+            (flags & _AVINDEX_KEYFRAME) != 0, (flags & _AVINDEX_DISCARD_FRAME) != 0)
 
 
 def judge_index(facts: StreamFacts, entry_count: int, last_byte: int, file_size: int,
