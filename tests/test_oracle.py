@@ -139,6 +139,8 @@ KINDS = [
     Kind("mkv_h264_bframes_audio", _ff(*VIDEO, *AUDIO, *X264_BFRAMES, "-c:a", "aac"), "mkv", "packets",
          has_audio=True),
     Kind("mkv_mjpeg", _ff(*VIDEO, "-c:v", "mjpeg"), "mkv", "packets"),
+    Kind("mov_mjpeg_audio", _ff(*VIDEO, *AUDIO, "-c:v", "mjpeg", "-c:a", "pcm_s16le"), "mov", "index",
+         has_audio=True),
     Kind("webm_vp8_audio", _ff(*VIDEO, *AUDIO, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
                                "-b:v", "200k", "-c:a", "libvorbis"), "webm", "packets", has_audio=True,
          encoder="libvpx"),
