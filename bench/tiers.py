@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 
@@ -80,8 +81,7 @@ def run(clips: int, rounds: int, keep: str | None) -> dict:
                      "ffmpeg": av.ffmpeg_version_info, "cpus": os.cpu_count()},
     }
     if not keep:
-        for path in paths:
-            os.remove(path)
+        shutil.rmtree(root)
     return result
 
 
