@@ -88,3 +88,31 @@ def test_creation_time_parsing():
     assert parse_creation_time("2026-01-05 09:48:05") == dt.datetime(2026, 1, 5, 9, 48, 5, tzinfo=utc)
     assert parse_creation_time("2026-01-05T10:48:05+01:00") == dt.datetime(2026, 1, 5, 9, 48, 5, tzinfo=utc)
     assert parse_creation_time("yesterday") is None and parse_creation_time(None) is None
+
+
+def test_hole_does_not_bend_the_nominal_interval():
+    # The header's average rate counts the hole as frame time (90 frames / 5 s = 18 fps).
+    pts = list(range(30)) + list(range(90, 150))
+    cont = measure(_timeline(pts), Fraction(18), Fraction(1, 30))
+    assert cont.nominal_interval_ts == 1
+    assert cont.gap_count == 1 and cont.max_gap_ts == 60 and not cont.vfr
+
+
+def test_edit_list_hidden_frames_count_but_do_not_last():
+    timeline = _timeline(range(-6, 30))
+    timeline.is_discard = np.arange(36) < 6
+    cont = measure(timeline, Fraction(30), Fraction(1, 30))
+    assert cont.hidden_count == 6 and cont.start_ts == 0 and cont.duration_ts == 30
+
+
+def test_truncation_needs_a_shorter_timeline_not_just_fewer_frames():
+    from dataclasses import replace
+
+    from transforms.claims import is_truncated
+
+    avi = replace(_facts(150), header_duration_ts=150)   # 60 empty drop chunks, counted by the header
+    assert not is_truncated(avi, 90, 0, 5.0, 1 / 30)
+    assert is_truncated(avi, 52, 0, 1.733, 1 / 30)
+    assert is_truncated(_facts(90), 90, 3, 3.0, 1 / 30)   # index lists samples past EOF
+    mkv = replace(_facts(None), container_duration_s=3.0)
+    assert is_truncated(mkv, 52, 0, 1.733, 1 / 30) and not is_truncated(mkv, 90, 0, 3.0, 1 / 30)

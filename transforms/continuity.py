@@ -1,9 +1,12 @@
 """Presentation order, duration and continuity of a timeline (pure numpy).
 
 Definitions (README "How each field is defined"):
-* duration = last presented pts + that frame's duration - first presented pts;
-  a frame's duration is the packet's own when the container stores it, else
-  the nominal frame interval (1 / average rate).
+* duration = last presented pts + that frame's duration - first presented pts,
+  over the frames an edit list shows (hidden "discard" samples are counted as
+  frames but are not on the timeline); a frame's duration is the packet's own
+  when the container stores it, else the nominal frame interval.
+* the nominal interval is 1 / average rate, unless the steps between frames
+  say otherwise (see `nominal_interval_ts`).
 * a gap is a step between consecutive presented frames longer than
   `gap_factor` nominal intervals; its length is the step minus one interval.
 """
@@ -23,7 +26,7 @@ from transforms.timeline import NO_TS, Timeline
 class Continuity:
     order: np.ndarray            # indices into the timeline, presentation order
     pts: np.ndarray              # presentation timestamps in that order
-    start_ts: Optional[int]
+    start_ts: Optional[int]      # first shown frame (after any edit list)
     duration_ts: float
     nominal_interval_ts: float
     gap_count: int
@@ -32,14 +35,31 @@ class Continuity:
     nonmonotonic_dts_count: int
     missing_ts_count: int        # packets with neither pts nor dts
     vfr: bool
+    hidden_count: int = 0        # frames an edit list hides (stored, not shown)
 
 
-def nominal_interval_ts(rate: Optional[Fraction], time_base: Fraction, steps: np.ndarray) -> float:
-    """One frame interval in time-base units: from the nominal rate, else the median step."""
+def nominal_interval_ts(rate: Optional[Fraction], time_base: Fraction, steps: np.ndarray,
+                        gap_factor: float = 1.5) -> float:
+    """One frame interval in time-base units.
+
+    Starts from the nominal (average) rate, else the median step. The average
+    rate is frames / duration, so holes count as frame time: a 30 fps camera
+    with a 2 s hole in a 3 s clip claims 18 fps, which would make the hole look
+    shorter and every real step look like VFR. So when the mean of the steps
+    that are not gaps differs from it by more than 10 %, that mean is used
+    (once: iterating would let a jittery VFR clip shrink its own interval).
+    """
+    positive = steps[steps > 0].astype(np.float64)
     if rate:
-        return float(1 / (rate * time_base))
-    positive = steps[steps > 0]
-    return float(np.median(positive)) if positive.size else 0.0
+        interval = float(1 / (rate * time_base))
+    else:
+        interval = float(np.median(positive)) if positive.size else 0.0
+    regular = positive[positive <= gap_factor * interval]
+    if regular.size:
+        mean = float(regular.mean())
+        if abs(mean - interval) > 0.1 * interval:
+            interval = mean
+    return interval
 
 
 def _last_frame_ts(timeline: Timeline, last_index: int, span_ts: int, nominal_ts: float,
@@ -56,6 +76,15 @@ def _last_frame_ts(timeline: Timeline, last_index: int, span_ts: int, nominal_ts
     return nominal_ts
 
 
+def _shown_span(timeline: Timeline, order: np.ndarray, timed_count: int) -> tuple[int, int]:
+    """(first, last) positions in presentation order of the frames shown."""
+    if timeline.is_discard is not None:
+        shown = np.flatnonzero(~timeline.is_discard[order[:timed_count]])
+        if shown.size:
+            return int(shown[0]), int(shown[-1])
+    return 0, timed_count - 1
+
+
 def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
             gap_factor: float = 1.5, header_duration_ts: Optional[int] = None) -> Continuity:
     pts = np.where(timeline.pts != NO_TS, timeline.pts, timeline.dts)
@@ -66,14 +95,14 @@ def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
     presented = pts[order]
     timed = presented[: int(known.sum())]
     steps = np.diff(timed)
-    nominal_ts = nominal_interval_ts(rate, time_base, steps)
+    nominal_ts = nominal_interval_ts(rate, time_base, steps, gap_factor)
 
     if timed.size:
-        span_ts = int(timed[-1] - timed[0])
-        last = _last_frame_ts(timeline, int(order[timed.size - 1]), span_ts, nominal_ts,
-                              header_duration_ts)
-        duration_ts = span_ts + last
-        start_ts: Optional[int] = int(timed[0])
+        first, last = _shown_span(timeline, order, timed.size)
+        span_ts = int(timed[last] - timed[first])
+        last_ts = _last_frame_ts(timeline, int(order[last]), span_ts, nominal_ts, header_duration_ts)
+        duration_ts = span_ts + last_ts
+        start_ts: Optional[int] = int(timed[first])
     else:
         duration_ts, start_ts = 0, None
 
@@ -84,6 +113,7 @@ def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
     vfr = bool(regular.size and np.any(np.abs(regular - nominal_ts) > tolerance))
 
     dts = timeline.dts[timeline.dts != NO_TS]
+    hidden = int(timeline.is_discard.sum()) if timeline.is_discard is not None else 0
     return Continuity(
         order=order,
         pts=presented,
@@ -96,4 +126,5 @@ def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
         nonmonotonic_dts_count=int(np.count_nonzero(np.diff(dts) <= 0)),
         missing_ts_count=int((~known).sum()),
         vfr=vfr,
+        hidden_count=hidden,
     )

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
+from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
 from transforms.media_io import InputProblem, open_input
 from transforms.probe import StreamFacts, probe
@@ -25,6 +26,9 @@ from transforms.timeline import NO_TS, Timeline, from_index, from_packets
 
 IndexResult = Union[tuple[ClipRecord, pa.RecordBatch], ErrorRecord]
 HASH_CHUNK_BYTES = 1 << 20
+# FFmpeg's read size. PyAV's default (32 KiB) is ~8 % of a one-minute 160x120
+# clip, when the header tier needs only the moov and one packet (~16 KiB).
+FFMPEG_BUFFER_BYTES = 16 * 1024
 
 
 def clip_id_for(uri: str) -> str:
@@ -61,7 +65,7 @@ def sha256_of(uri: str) -> str:
 
 def _open_container(reader) -> av.container.InputContainer:
     try:
-        return av.open(reader, mode="r")
+        return av.open(reader, mode="r", buffer_size=FFMPEG_BUFFER_BYTES)
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
@@ -80,16 +84,6 @@ def _timeline(container, stream, facts: StreamFacts, file_size: int,
         if config.tier == "header":
             warnings.append(f"header tier not usable ({verdict.reason}); used packets")
     return from_packets(container, stream), beyond_eof
-
-
-def _header_warnings(facts: StreamFacts, frame_count: int, duration_s: float,
-                     interval_s: float, warnings: list[str]) -> None:
-    claimed = facts.header_frame_count
-    if claimed is not None and abs(claimed - frame_count) > 1:
-        warnings.append(f"header claims {claimed} frames; {frame_count} counted")
-    claimed_s = facts.container_duration_s
-    if claimed_s is not None and interval_s and abs(claimed_s - duration_s) > interval_s * 1.01:
-        warnings.append(f"header claims {claimed_s:.3f} s; video timeline spans {duration_s:.3f} s")
 
 
 def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: StreamFacts) -> pa.RecordBatch:
@@ -141,15 +135,13 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     tb = float(facts.time_base)
     duration_s = cont.duration_ts * tb
     interval_s = cont.nominal_interval_ts * tb
-    truncated = beyond_eof > 0 or (
-        facts.header_frame_count is not None and timeline.frame_count < facts.header_frame_count)
+    truncated = is_truncated(facts, timeline.frame_count, beyond_eof, duration_s, interval_s)
     if truncated:
-        warnings.append(
-            f"truncated: header claims {facts.header_frame_count} frames"
-            + (f" / {facts.container_duration_s:.3f} s" if facts.container_duration_s else "")
-            + f"; {timeline.frame_count} frames / {duration_s:.3f} s readable")
+        warnings.append(truncation_warning(facts, timeline.frame_count, duration_s))
     else:
-        _header_warnings(facts, timeline.frame_count, duration_s, interval_s, warnings)
+        warnings.extend(header_warnings(facts, timeline.frame_count, duration_s, interval_s))
+    if hidden := hidden_frames_warning(cont.hidden_count, interval_s):
+        warnings.append(hidden)
     if timeline.read_error:
         warnings.append(f"demuxing stopped early: {timeline.read_error}")
     if cont.missing_ts_count:

@@ -77,7 +77,8 @@ def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
 
 
 def read_rotation_deg(reader: BinaryIO) -> int:
-    """Clockwise display rotation of the first video track; 0 when absent."""
+    """Rotation of the first video track's matrix, degrees counter-clockwise as FFmpeg
+    reports it (ffprobe's `rotation`), modulo 360; 0 when absent."""
     end = reader.seek(0, 2)
     moov = _child(reader, 0, end, b"moov")
     if not moov:

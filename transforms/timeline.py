@@ -9,11 +9,16 @@
   container and reads what is really there, so it is the truth for truncated
   files and for containers whose index is partial (MKV/WebM cues) or absent
   (MPEG-TS, fragmented MP4).
+
+Both tiers keep samples that an edit list hides (FFmpeg flags them
+"discard"; they are stored, demuxed and counted by ffprobe, but never shown),
+and mark them so the duration can leave them out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Optional
 
 import av
@@ -22,7 +27,11 @@ import numpy as np
 from transforms.probe import StreamFacts
 
 NO_TS = np.iinfo(np.int64).min  # FFmpeg's AV_NOPTS_VALUE
+# AVI index entries point at the chunk header (fourcc + size), packets at the
+# payload after it; shift so both tiers report the same byte position.
+_CHUNK_HEADER_BYTES = {"avi": 8}
 _AVINDEX_KEYFRAME = 1
+_AVINDEX_DISCARD_FRAME = 2
 
 
 @dataclasses.dataclass
@@ -39,6 +48,7 @@ class Timeline:
     corrupt_packet_count: int = 0
     read_error: Optional[str] = None   # why demuxing stopped early, if it did
     beyond_eof_count: int = 0          # index entries that point past the file's end
+    is_discard: Optional[np.ndarray] = None  # bool: hidden by an edit list; None = none hidden
 
     @property
     def frame_count(self) -> int:
@@ -53,12 +63,17 @@ class IndexVerdict:
 
 
 def _entry_arrays(entries) -> tuple[np.ndarray, ...]:
+    """(timestamps, positions, sizes, is_keyframe, is_discard) of every index entry.
+
+    One pass: each access wraps a C struct in a new Python object, and this
+    loop is most of the header tier's time.
+    """
     count = len(entries)
-    timestamps = np.fromiter((e.timestamp for e in entries), np.int64, count)
-    positions = np.fromiter((e.pos for e in entries), np.int64, count)
-    sizes = np.fromiter((e.size for e in entries), np.int64, count)
-    flags = np.fromiter((e.flags for e in entries), np.int64, count)
-    return timestamps, positions, sizes, flags
+    flat = np.fromiter(itertools.chain.from_iterable((e.timestamp, e.pos, e.size, e.flags) for e in entries),
+                       np.int64, 4 * count).reshape(count, 4)
+    flags = flat[:, 3]  # a signed 2-bit field (-2..1): the bits still mask correctly
+    return (flat[:, 0].copy(), flat[:, 1].copy(), flat[:, 2].copy(),
+            (flags & _AVINDEX_KEYFRAME) != 0, (flags & _AVINDEX_DISCARD_FRAME) != 0)
 
 
 def judge_index(facts: StreamFacts, entry_count: int, last_byte: int, file_size: int,
@@ -81,7 +96,8 @@ def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Tim
     entries = stream.index_entries
     if len(entries) == 0:
         return None, judge_index(facts, 0, 0, file_size, 0)
-    timestamps, positions, sizes, flags = _entry_arrays(entries)
+    timestamps, positions, sizes, keys, discard = _entry_arrays(entries)
+    positions = positions + _CHUNK_HEADER_BYTES.get(facts.container, 0)
     ends = positions + sizes
     beyond = int(np.count_nonzero(ends > file_size))
     verdict = judge_index(facts, len(entries), int(ends.max()), file_size, beyond)
@@ -92,10 +108,11 @@ def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Tim
         source="index",
         pts=timestamps,
         dts=timestamps.copy(),
-        is_keyframe=(flags & _AVINDEX_KEYFRAME).astype(bool),
+        is_keyframe=keys,
         size_bytes=sizes.astype(np.int32),
         pos=positions,
         duration=durations,
+        is_discard=discard if discard.any() else None,
     )
     return timeline, verdict
 
@@ -108,6 +125,7 @@ def from_packets(container: av.container.InputContainer, stream) -> Timeline:
     sizes: list = []
     positions: list = []
     durations: list = []
+    discard: list = []
     corrupt = 0
     read_error = None
     try:
@@ -121,6 +139,7 @@ def from_packets(container: av.container.InputContainer, stream) -> Timeline:
             sizes.append(size)
             positions.append(packet.pos)
             durations.append(packet.duration)
+            discard.append(packet.is_discard)
             if packet.is_corrupt:
                 corrupt += 1
     except av.FFmpegError as exc:
@@ -136,6 +155,7 @@ def from_packets(container: av.container.InputContainer, stream) -> Timeline:
         duration=np.array([d or 0 for d in durations], dtype=np.int64),
         corrupt_packet_count=corrupt,
         read_error=read_error,
+        is_discard=np.array(discard, dtype=bool) if any(discard) else None,
     )
 
 
