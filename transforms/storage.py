@@ -59,6 +59,8 @@ def open_read(path: str) -> BinaryIO:
 
 
 def read_text(path: str) -> str:
+    if is_remote(path) and not exists(path):
+        raise FileNotFoundError(path)  # GCS readers fail lazily, with a non-OSError
     with open_read(path) as handle:
         return handle.read().decode("utf-8")
 
