@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FileInfo
 from transforms.tables_io import read_table, table_files, write_table
 
-CARRIED_TABLES = ("clips", "frames")  # errors are always retried, never carried
+CARRIED_TABLES = ("clips", "frames", "samples")  # errors are always retried, never carried
 
 
 @dataclasses.dataclass

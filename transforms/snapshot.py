@@ -2,10 +2,10 @@
 
 Layout of an index DIR (local filesystem):
 
-    DIR/snapshots/<run_id>/{clips,frames,errors}/*.parquet, run.json
+    DIR/snapshots/<run_id>/{clips,frames,samples,errors}/*.parquet, run.json
     DIR/CURRENT              names the live snapshot (replaced atomically)
     DIR/current -> snapshots/<run_id>   (symlink, replaced atomically)
-    DIR/clips -> current/clips, DIR/frames, DIR/errors, DIR/run.json
+    DIR/clips -> current/clips, DIR/frames, DIR/samples, DIR/errors, DIR/run.json
     DIR/runs/<run_id>.json   history of every committed run
     DIR/.lock                held while a run writes
 
@@ -25,7 +25,7 @@ import shutil
 import socket
 from typing import Optional
 
-TABLES = ("clips", "frames", "errors")
+TABLES = ("clips", "frames", "samples", "errors")
 KEEP_SNAPSHOTS = 2  # the live one and its predecessor (readers may still hold it)
 
 
