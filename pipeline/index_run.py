@@ -18,6 +18,7 @@ from pipeline.graph import run_index_pipeline
 from pipeline.options import beam_options, index_config, options_key
 from pipeline.progress import ProgressPrinter
 from schemas import SCHEMA_VERSION, FileInfo
+from transforms.duplicates import mark_duplicates
 from transforms.incremental import carry_forward, plan_run
 from transforms.manifest import read_manifest
 from transforms.match import MatchProblem, infos_for_uris, match_patterns
@@ -119,6 +120,8 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                                        args.runner)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+            # Over every clip of the snapshot, carried ones included: a relation between clips.
+            mark_duplicates(snapshot, config.qa)
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
             commit(args.output, run_id, run)
             committed = True
