@@ -26,6 +26,7 @@ from transforms.media_io import is_remote, local_path
 from transforms.summarize import summarize_snapshot
 from transforms.snapshot import (
     TABLES,
+    THUMBS,
     RunLock,
     check_writable,
     commit,
@@ -101,12 +102,12 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
         previous = current_snapshot(args.output)
         run_id = new_run_id(started_at)
         snapshot = snapshot_dir(args.output, run_id)
-        for table in TABLES:
+        for table in (*TABLES, THUMBS):
             os.makedirs(os.path.join(snapshot, table))
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
         committed = False
         try:
-            config = index_config(args, run_id, progress_dir)
+            config = index_config(args, run_id, progress_dir, os.path.join(snapshot, THUMBS))
             plan = plan_run(files, previous, options_key(config))
             _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "

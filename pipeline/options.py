@@ -111,7 +111,8 @@ def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "visual QA (with --decode; luma 0-255 on frames downscaled to 160 px wide)")
     group.add_argument("--thumbnails", action="store_true",
-                       help="write a JPEG contact sheet per clip to DIR/thumbs/<clip_id>.jpg")
+                       help="write a JPEG contact sheet per clip to DIR/thumbs/<clip_id>.jpg "
+                            "(snapshots/<run_id>/thumbs)")
     group.add_argument("--qa-dark-luma", type=_non_negative_int, default=qa.dark_luma,
                        help=f"a pixel at or below this luma is near-black (default: {qa.dark_luma})")
     group.add_argument("--qa-dark-fraction", type=_fraction, default=qa.dark_fraction,
@@ -141,10 +142,12 @@ def qa_options(args: argparse.Namespace) -> QaOptions:
                      dup_max_offset_s=args.dup_max_offset_s)
 
 
-def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[str]) -> IndexConfig:
+def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[str],
+                 thumbs_dir: Optional[str] = None) -> IndexConfig:
     return IndexConfig(tier=args.tier, decode=args.decode, hash=args.hash, gap_factor=args.gap_factor,
                        clip_timeout_s=args.clip_timeout_s, isolation=args.isolation, run_id=run_id,
-                       progress_dir=progress_dir, qa=qa_options(args), thumbnails=args.thumbnails)
+                       progress_dir=progress_dir, qa=qa_options(args), thumbnails=args.thumbnails,
+                       thumbs_dir=thumbs_dir if args.thumbnails else None)
 
 
 def options_key(config: IndexConfig) -> dict:

@@ -66,6 +66,7 @@ class IndexConfig:
     max_pixels: int = 16384 * 16384  # refuse headers claiming more than this
     qa: QaOptions = QaOptions()      # thresholds of the decoded-frame checks (with --decode)
     thumbnails: bool = False         # write a JPEG contact sheet per clip (with --decode)
+    thumbs_dir: Optional[str] = None  # where: SNAPSHOT/thumbs (set by the launcher)
     run_id: str = ""
     progress_dir: Optional[str] = None
 

@@ -150,8 +150,8 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
     shutil.copyfile(paths[0], identical)
     try:
         out = tmp_path / "O"
-        result = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out),
-                         "--decode", "keyframes", "--workers", "2")
+        flags = ["--decode", "keyframes", "--thumbnails", "--workers", "2"]
+        result = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out), *flags)
         assert result.returncode == 0, result.stderr
         clips = {c["uri"]: c for c in pq.read_table(str(out / "clips")).to_pylist()}
         samples = pq.read_table(str(out / "samples"))
@@ -169,10 +169,23 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
         assert report["discrepancy_counts"] == {"duplicate": 2}, rec.stdout
 
         # An unchanged re-run carries the samples forward instead of decoding again.
-        again = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out),
-                        "--decode", "keyframes", "--workers", "2")
+        again = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out), *flags)
         assert again.returncode == 0, again.stderr
         assert pq.read_table(str(out / "samples")).num_rows == samples.num_rows
         assert json.loads((out / "run.json").read_text())["carried_forward"] == len(clips)
+        sheets = sorted(p.name for p in (out / "thumbs").iterdir())
+        assert sheets == sorted(f"{c['clip_id']}.jpg" for c in clips.values())
+        sheet = cv2.imread(str(out / "thumbs" / sheets[0]), cv2.IMREAD_GRAYSCALE)
+        assert sheet is not None and sheet.shape[1] == 4 * 96
     finally:
         os.unlink(identical)
+
+
+def test_contact_sheet_holds_a_bounded_number_of_tiles():
+    from transforms.thumbnails import TILES, ContactSheet
+
+    sheet = ContactSheet()
+    for second in range(1000):
+        sheet.add(float(second), _texture(second % 5))
+        assert len(sheet._tiles) < 2 * TILES
+    assert sheet.image().shape == (4 * 72, 4 * 96)

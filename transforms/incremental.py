@@ -106,6 +106,17 @@ def carry_forward(previous: str, target: str, carry_ids: set[str], run_id: str) 
             else:
                 data = pq.read_table(path).filter(kept)
                 write_table(data, os.path.join(out_dir, f"{run_id}-carried-{number:05d}.parquet"))
+    _carry_thumbnails(previous, target, carry_ids)
+
+
+def _carry_thumbnails(previous: str, target: str, carry_ids: set[str]) -> None:
+    source_dir = os.path.join(previous, "thumbs")
+    if not os.path.isdir(source_dir):
+        return
+    os.makedirs(os.path.join(target, "thumbs"), exist_ok=True)
+    for name in os.listdir(source_dir):
+        if name.endswith(".jpg") and name[: -len(".jpg")] in carry_ids:
+            _link_or_copy(os.path.join(source_dir, name), os.path.join(target, "thumbs", name))
 
 
 def _link_or_copy(source: str, destination: str) -> None:

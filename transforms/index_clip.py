@@ -21,6 +21,7 @@ from transforms.media_io import InputProblem, open_input
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import looks_like_media
+from transforms.thumbnails import ContactSheet, thumbnail_path
 from transforms.timeline import NO_TS, Timeline, from_index, from_packets
 from transforms.visual_qa import QaResult, SampleMode, analyze_reader
 
@@ -132,8 +133,12 @@ def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, co
     start_s = cont.start_ts * tb if cont.start_ts is not None else 0.0
     keyframes = int(timeline.is_keyframe.sum())
     keyframe_interval_s = duration_s / keyframes if keyframes else None
-    return analyze_reader(reader, clip_id, SampleMode.parse(config.decode), config.qa, start_s,
-                          start_s + duration_s, keyframe_interval_s)
+    sheet = ContactSheet() if config.thumbnails and config.thumbs_dir else None
+    qa = analyze_reader(reader, clip_id, SampleMode.parse(config.decode), config.qa, start_s,
+                        start_s + duration_s, keyframe_interval_s, sheet.add if sheet else None)
+    if sheet is not None:
+        sheet.write(thumbnail_path(config.thumbs_dir, clip_id))
+    return qa
 
 
 def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,

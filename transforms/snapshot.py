@@ -5,7 +5,7 @@ Layout of an index DIR (local filesystem):
     DIR/snapshots/<run_id>/{clips,frames,samples,errors}/*.parquet, run.json
     DIR/CURRENT              names the live snapshot (replaced atomically)
     DIR/current -> snapshots/<run_id>   (symlink, replaced atomically)
-    DIR/clips -> current/clips, DIR/frames, DIR/samples, DIR/errors, DIR/run.json
+    DIR/clips -> current/clips, DIR/frames, DIR/samples, DIR/errors, DIR/thumbs, DIR/run.json
     DIR/runs/<run_id>.json   history of every committed run
     DIR/.lock                held while a run writes
 
@@ -26,6 +26,7 @@ import socket
 from typing import Optional
 
 TABLES = ("clips", "frames", "samples", "errors")
+THUMBS = "thumbs"  # SNAPSHOT/thumbs/<clip_id>.jpg with --thumbnails
 KEEP_SNAPSHOTS = 2  # the live one and its predecessor (readers may still hold it)
 
 
@@ -165,7 +166,7 @@ def commit(output_dir: str, run_id: str, summary: dict) -> None:
     _replace_symlink(os.path.join("snapshots", run_id), os.path.join(output_dir, "current"))
     os.makedirs(os.path.join(output_dir, "runs"), exist_ok=True)
     _write_atomic(os.path.join(output_dir, "runs", f"{run_id}.json"), text)
-    for name in (*TABLES, "run.json"):
+    for name in (*TABLES, THUMBS, "run.json"):
         link = os.path.join(output_dir, name)
         if not os.path.islink(link):
             if os.path.isdir(link):
