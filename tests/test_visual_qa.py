@@ -128,6 +128,19 @@ def test_without_decode_nothing_is_sampled(qa_corpus):
     assert result.samples is None and result.clip.qa_sampled_frames is None
 
 
+def test_corrupt_packets_cost_their_frames_not_the_rest_of_the_clip(qa_corpus, tmp_path):
+    _, paths, _ = qa_corpus
+    data = bytearray(open(paths[CLEAN_CLIP], "rb").read())
+    third = len(data) // 3
+    data[third:third + 4000] = bytes(4000)  # zero a stretch of media data
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    clean = _index(paths[CLEAN_CLIP], "keyframes")
+    result = _index(str(damaged), "keyframes")
+    assert result.clip.qa_sampled_frames >= clean.clip.qa_sampled_frames - 2
+    assert result.samples.column("pts_s").to_pylist()[-1] == clean.samples.column("pts_s").to_pylist()[-1]
+
+
 # -- duplicates ---------------------------------------------------------------------------
 
 def test_reencoded_copy_is_a_duplicate_and_different_footage_is_not(qa_corpus):

@@ -50,7 +50,20 @@ class SampledFrame:
 @dataclasses.dataclass
 class SamplingReport:
     strategy: str = ""                  # keyframes | sequential | seek
-    stopped_early: Optional[str] = None  # FFmpeg's complaint when decoding broke off
+    stopped_early: Optional[str] = None  # FFmpeg's complaint when demuxing broke off
+    undecodable_packets: int = 0        # corrupt packets skipped (their frames are lost)
+
+
+def _decoded(container, stream, report: SamplingReport) -> Iterator[av.VideoFrame]:
+    """Decode packet by packet, so a corrupt packet costs its own frames, not the rest of the
+    clip (container.decode would end at the first error). Demux errors still end it."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()  # the final empty packet drains the decoder
+        except av.FFmpegError:
+            report.undecodable_packets += 1
+            continue
+        yield from frames
 
 
 def _to_gray(frame: av.VideoFrame) -> np.ndarray:
@@ -70,18 +83,18 @@ def _sample(frame: av.VideoFrame, pts_s: float) -> SampledFrame:
     return SampledFrame(pts_s=pts_s, is_keyframe=bool(frame.key_frame), gray=_to_gray(frame))
 
 
-def _keyframes(container, stream) -> Iterator[SampledFrame]:
+def _keyframes(container, stream, report: SamplingReport) -> Iterator[SampledFrame]:
     stream.codec_context.skip_frame = "NONKEY"
-    for frame in container.decode(stream):
+    for frame in _decoded(container, stream, report):
         pts_s = _frame_time_s(frame)
         if pts_s is not None:
             yield _sample(frame, pts_s)
 
 
-def _sequential(container, stream, fps: float) -> Iterator[SampledFrame]:
+def _sequential(container, stream, fps: float, report: SamplingReport) -> Iterator[SampledFrame]:
     step_s = 1.0 / fps
     next_s: Optional[float] = None
-    for frame in container.decode(stream):
+    for frame in _decoded(container, stream, report):
         pts_s = _frame_time_s(frame)
         if pts_s is None or (next_s is not None and pts_s < next_s - TIME_EPSILON_S):
             continue
@@ -91,7 +104,8 @@ def _sequential(container, stream, fps: float) -> Iterator[SampledFrame]:
             next_s += step_s
 
 
-def _seeking(container, stream, fps: float, start_s: float, end_s: float) -> Iterator[SampledFrame]:
+def _seeking(container, stream, fps: float, start_s: float, end_s: float,
+             report: SamplingReport) -> Iterator[SampledFrame]:
     step_s = 1.0 / fps
     stream.codec_context.skip_frame = "NONKEY"  # after a seek only the keyframe is wanted
     time_base = stream.time_base
@@ -99,7 +113,7 @@ def _seeking(container, stream, fps: float, start_s: float, end_s: float) -> Ite
     target_s = start_s
     while target_s < end_s:
         container.seek(int(target_s / time_base), stream=stream, backward=True)
-        for frame in container.decode(stream):
+        for frame in _decoded(container, stream, report):
             pts_s = _frame_time_s(frame)
             if pts_s is None:
                 continue
@@ -112,13 +126,13 @@ def _seeking(container, stream, fps: float, start_s: float, end_s: float) -> Ite
 
 def sample_frames(container, stream, mode: SampleMode, start_s: float, end_s: float,
                   keyframe_interval_s: Optional[float], report: SamplingReport) -> Iterator[SampledFrame]:
-    """Decoded samples in presentation order; a decode error ends the clip's samples."""
+    """Decoded samples in presentation order; a demux error ends the clip's samples."""
     if mode.keyframes_only:
-        report.strategy, frames = "keyframes", _keyframes(container, stream)
+        report.strategy, frames = "keyframes", _keyframes(container, stream, report)
     elif keyframe_interval_s and 1.0 / mode.fps > keyframe_interval_s:
-        report.strategy, frames = "seek", _seeking(container, stream, mode.fps, start_s, end_s)
+        report.strategy, frames = "seek", _seeking(container, stream, mode.fps, start_s, end_s, report)
     else:
-        report.strategy, frames = "sequential", _sequential(container, stream, mode.fps)
+        report.strategy, frames = "sequential", _sequential(container, stream, mode.fps, report)
     try:
         yield from frames
     except av.FFmpegError as exc:

@@ -123,6 +123,8 @@ def analyze(container, stream, clip_id: str, mode: SampleMode, qa: QaOptions, st
     summary = summarize(interval, np.asarray(cols.dark_fraction, np.float64),
                         np.asarray(cols.sharpness, np.float64), change, qa)
     warnings = [f"visual QA decoding stopped early: {report.stopped_early}"] if report.stopped_early else []
+    if report.undecodable_packets:
+        warnings.append(f"visual QA skipped {report.undecodable_packets} packets that could not be decoded")
     return QaResult(samples=_to_batch(clip_id, cols, interval), summary=summary,
                     strategy=report.strategy, warnings=warnings)
 
