@@ -20,7 +20,6 @@ import tempfile
 import time
 
 import av
-import numpy as np
 
 from pipeline.synth import synth
 from schemas import QaOptions

@@ -5,7 +5,9 @@ segments are encoded once (one encoder session, so every segment shares the
 same SPS/PPS), and each clip is built by remuxing those packets with shifted
 timestamps. A clip whose length is not a whole number of GOPs ends with the
 first frames of a GOP, which is valid because the segments have no B-frames.
-The clips' frame counts add up to hours x 3600 x fps exactly.
+The clips' frame counts add up to hours x 3600 x fps exactly. What the
+segments show is in `pipeline.synth_footage`; injected conditions replace
+whole GOPs (one second each) with condition segments, so tests know the truth.
 """
 
 from __future__ import annotations
@@ -19,18 +21,15 @@ from fractions import Fraction
 from typing import Callable, Optional, Sequence
 
 import av
-import cv2
-import numpy as np
 
-# Ordinary footage: a prime number of one-GOP segments, so the straight-line
-# sequences below (variant = offset + step * gop mod 17) of two clips agree on at
-# most one GOP in 17: different clips are never perceptual duplicates.
-SEGMENT_VARIANTS = 17
-# Injected conditions, one GOP each. Blur alternates two segments so that even
-# keyframe-only sampling sees a moving (not frozen) blurred picture.
-BLACK, FROZEN, BLUR, BLUR_B = (SEGMENT_VARIANTS + i for i in range(4))
-ALL_SEGMENTS = SEGMENT_VARIANTS + 4
-CONDITION_SEGMENTS = {"black": (BLACK,), "frozen": (FROZEN,), "blur": (BLUR, BLUR_B)}
+from pipeline.synth_footage import (
+    ALL_SEGMENTS,
+    CONDITION_SEGMENTS,
+    footage_line,
+    footage_lines,
+    variant_frame,
+)
+
 CORPUS_START = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.timezone.utc)
 
 
@@ -128,42 +127,6 @@ def plan_corpus(clips: int, hours: float, fps: int, seed: int) -> list[ClipPlan]
     return plans
 
 
-def footage_lines(seed: int) -> list[tuple[int, int]]:
-    """Every (offset, step) line over the variants, in a seeded order (step 0 would freeze)."""
-    lines = [(offset, step) for step in range(1, SEGMENT_VARIANTS) for offset in range(SEGMENT_VARIANTS)]
-    random.Random(f"footage-{seed}").shuffle(lines)
-    return lines
-
-
-def footage_line(line: tuple[int, int], gops: int) -> tuple[int, ...]:
-    offset, step = line
-    return tuple((offset + step * gop) % SEGMENT_VARIANTS for gop in range(gops))
-
-
-def _mosaic(seed: int, width: int, height: int) -> np.ndarray:
-    """A crisp mosaic of random colour tiles: sharp edges (not blurry), distinct per seed."""
-    rng = np.random.default_rng(seed)
-    cols = 10
-    rows = max(2, round(cols * height / width))
-    tiles = rng.integers(48, 232, size=(rows, cols, 3), dtype=np.uint8)
-    return cv2.resize(tiles, (width, height), interpolation=cv2.INTER_NEAREST)
-
-
-def _variant_frame(variant: int, index: int, gop: int, width: int, height: int) -> np.ndarray:
-    """One picture of a one-GOP segment: moving footage, or an injected condition."""
-    if variant == BLACK:  # lens covered: a dim, almost black picture
-        return (_mosaic(variant, width, height) // 24).astype(np.uint8)
-    if variant == FROZEN:  # the same picture for the whole GOP
-        return _mosaic(variant, width, height)
-    picture = _mosaic(variant, width, height)
-    phase = index / max(gop, 1)
-    # Pan across the mosaic so consecutive samples always differ.
-    picture = np.roll(picture, (int(phase * height / 3), int(phase * width / 2)), axis=(0, 1))
-    if variant in (BLUR, BLUR_B):
-        picture = cv2.GaussianBlur(picture, (0, 0), sigmaX=max(2.0, width / 40))
-    return picture
-
-
 @dataclasses.dataclass
 class EncodedSegments:
     template_path: str                       # a tiny MP4 holding the stream parameters
@@ -180,7 +143,7 @@ def encode_segments(work_dir: str, fps: int, width: int, height: int) -> Encoded
         pts = 0
         for variant in range(ALL_SEGMENTS):
             for index in range(fps):
-                frame = av.VideoFrame.from_ndarray(_variant_frame(variant, index, fps, width, height),
+                frame = av.VideoFrame.from_ndarray(variant_frame(variant, index, fps, width, height),
                                                    format="rgb24")
                 frame.pts = pts
                 pts += 1
