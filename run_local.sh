@@ -21,7 +21,8 @@ HOURS=${HOURS:-1}
 if [ ! -f "$DEMO/corpus/manifest.csv" ]; then
   clipindex synth "$DEMO/corpus" --clips "$CLIPS" --hours "$HOURS" --seed 7
 fi
-clipindex index --input "$DEMO/corpus/clips/**/*.mp4" --output "$DEMO/index" --workers "$WORKERS"
+clipindex index --input "$DEMO/corpus/clips/**/*.mp4" --output "$DEMO/index" --workers "$WORKERS" \
+  --decode keyframes
 clipindex reconcile "$DEMO/index" --expect-videos "$CLIPS" --expect-hours "$HOURS" \
   --manifest "$DEMO/corpus/manifest.csv" --json "$DEMO/reconcile.json"
-echo "tables: $DEMO/index/{clips,frames,errors}/*.parquet"
+echo "tables: $DEMO/index/{clips,frames,samples,errors}/*.parquet"

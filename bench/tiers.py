@@ -23,7 +23,7 @@ import time
 import av
 
 from pipeline.synth import synth
-from schemas import FileInfo, IndexConfig
+from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.index_clip import index_file
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "tiers.json")
@@ -42,9 +42,9 @@ def index_all(paths: list[str], tier: str) -> tuple[float, int, int, set[str]]:
     started = time.perf_counter()
     for path in paths:
         result = index_file(FileInfo(path, None, None), config)
-        if not isinstance(result, tuple):
+        if isinstance(result, ErrorRecord):
             raise RuntimeError(f"{path}: {result.error_kind}: {result.message}")
-        record, _ = result
+        record = result.clip
         bytes_read += record.bytes_read
         frames += record.frame_count
         sources.add(record.frame_count_source)

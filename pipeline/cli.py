@@ -38,6 +38,12 @@ def _parser() -> OneLineParser:
     synth.add_argument("--fps", type=_positive_int, default=30, help="frame rate (default: 30)")
     synth.add_argument("--size", default="160x120", help="frame size WxH (default: 160x120)")
     synth.add_argument("--seed", type=int, default=0, help="same seed, same corpus (default: 0)")
+    synth.add_argument("--inject", action="append", default=[], metavar="KIND:CLIP:START_S:SECONDS",
+                       help="inject a picture problem (black, frozen or blur) into clip number CLIP "
+                            "over whole seconds, e.g. black:0:3:4. Repeatable.")
+    synth.add_argument("--reencode", action="append", default=[], metavar="CLIP[:WxH[:BITS_PER_S]]",
+                       help="also write a re-encoded copy of clip number CLIP beside it "
+                            "(default 96x72 at 40000 bit/s); not in the manifest. Repeatable.")
 
     index = commands.add_parser("index", help="index clips into DIR/{clips,frames,errors}/*.parquet",
                                 description="Index clips with a Beam pipeline. Flags clipindex does not "
@@ -66,7 +72,7 @@ def _fail_usage(message: str) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from pipeline.synth import SynthProblem, synth
+    from pipeline.synth import Condition, Reencode, SynthProblem, synth
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 500 == 0:
@@ -74,7 +80,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     try:
         plans = synth(args.out_dir, args.clips, args.hours, fps=args.fps, size=args.size, seed=args.seed,
-                      progress=progress)
+                      progress=progress, conditions=[Condition.parse(c) for c in args.inject],
+                      reencode=[Reencode.parse(r) for r in args.reencode])
     except SynthProblem as problem:
         return _fail_usage(str(problem))
     frames = sum(p.frame_count for p in plans)

@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from schemas import FileInfo, IndexConfig
-from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, IndexClips
+from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
 from transforms.write import WriteIndex
 
 
@@ -33,7 +33,8 @@ def build_index(pipeline: beam.Pipeline, files: list[FileInfo], config: IndexCon
         | "Spread" >> beam.Reshuffle()
         | "Index" >> IndexClips(config)
     )
-    tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "errors": outputs[ERRORS_TAG]}
+    tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "samples": outputs[SAMPLES_TAG],
+              "errors": outputs[ERRORS_TAG]}
     _ = tables | "WriteIndex" >> WriteIndex(snapshot_dir, config.run_id)
 
 

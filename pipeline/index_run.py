@@ -19,6 +19,7 @@ from pipeline.options import beam_options, index_config, options_key
 from pipeline.progress import ProgressPrinter
 from schemas import SCHEMA_VERSION, FileInfo
 from transforms import storage
+from transforms.duplicates import mark_duplicates
 from transforms.incremental import carry_forward, plan_run
 from transforms.manifest import read_manifest
 from transforms.match import MatchProblem, infos_for_uris, match_patterns
@@ -26,6 +27,7 @@ from transforms.media_io import is_remote, local_path
 from transforms.summarize import summarize_snapshot
 from transforms.snapshot import (
     TABLES,
+    THUMBS,
     RunLock,
     check_writable,
     commit,
@@ -99,12 +101,12 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
         previous = current_snapshot(args.output)
         run_id = new_run_id(started_at)
         snapshot = snapshot_dir(args.output, run_id)
-        for table in TABLES:
+        for table in (*TABLES, THUMBS):
             storage.makedirs(storage.join(snapshot, table))
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
         committed = False
         try:
-            config = index_config(args, run_id, progress_dir)
+            config = index_config(args, run_id, progress_dir, storage.join(snapshot, THUMBS))
             plan = plan_run(files, previous, options_key(config))
             _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
@@ -119,6 +121,8 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                                        args.runner)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+            # Over every clip of the snapshot, carried ones included: a relation between clips.
+            mark_duplicates(snapshot, config.qa)
             _test_failure_hook("after_pipeline")
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
             commit(args.output, run_id, run)

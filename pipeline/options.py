@@ -8,6 +8,7 @@ clipindex parses its own flags with argparse (clear one-line errors, real
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ from typing import NoReturn, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from schemas import IndexConfig
+from schemas import IndexConfig, QaOptions
 
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 
@@ -43,6 +44,23 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {text}")
     return value
 
 
@@ -85,20 +103,63 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Beam runner; default: the local FnApiRunner in multi-processing "
                              "mode. E.g. DataflowRunner, FlinkRunner.")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_qa_arguments(parser)
 
 
-def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[str]) -> IndexConfig:
+def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:
+    qa = QaOptions()
+    group = parser.add_argument_group(
+        "visual QA (with --decode; luma 0-255 on frames downscaled to 160 px wide)")
+    group.add_argument("--thumbnails", action="store_true",
+                       help="write a JPEG contact sheet per clip to DIR/thumbs/<clip_id>.jpg "
+                            "(snapshots/<run_id>/thumbs)")
+    group.add_argument("--qa-dark-luma", type=_non_negative_int, default=qa.dark_luma,
+                       help=f"a pixel at or below this luma is near-black (default: {qa.dark_luma})")
+    group.add_argument("--qa-dark-fraction", type=_fraction, default=qa.dark_fraction,
+                       help="a picture is dark (black, lens covered) when this share of its pixels "
+                            f"is near-black (default: {qa.dark_fraction})")
+    group.add_argument("--qa-frozen-change", type=_positive_float, default=qa.frozen_change,
+                       help="a picture is frozen when its mean absolute luma change from the "
+                            f"previous sample is below this (default: {qa.frozen_change})")
+    group.add_argument("--qa-blur-sharpness", type=_positive_float, default=qa.blur_sharpness,
+                       help="a picture is blurry when the variance of its Laplacian is below this "
+                            f"(default: {qa.blur_sharpness})")
+    group.add_argument("--dup-max-bits", type=_non_negative_int, default=qa.dup_max_bits,
+                       help="perceptual hashes at most this many bits apart (of 64) show the same "
+                            f"picture (default: {qa.dup_max_bits})")
+    group.add_argument("--dup-min-fraction", type=_fraction, default=qa.dup_min_fraction,
+                       help="share of time-aligned samples that must match for two clips to be the "
+                            f"same footage (default: {qa.dup_min_fraction})")
+    group.add_argument("--dup-max-offset-s", type=_positive_float, default=qa.dup_max_offset_s,
+                       help="samples of two clips this far apart in time may be aligned "
+                            f"(default: {qa.dup_max_offset_s})")
+
+
+def qa_options(args: argparse.Namespace) -> QaOptions:
+    return QaOptions(dark_luma=args.qa_dark_luma, dark_fraction=args.qa_dark_fraction,
+                     frozen_change=args.qa_frozen_change, blur_sharpness=args.qa_blur_sharpness,
+                     dup_max_bits=args.dup_max_bits, dup_min_fraction=args.dup_min_fraction,
+                     dup_max_offset_s=args.dup_max_offset_s)
+
+
+def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[str],
+                 thumbs_dir: Optional[str] = None) -> IndexConfig:
     return IndexConfig(tier=args.tier, decode=args.decode, hash=args.hash, gap_factor=args.gap_factor,
                        clip_timeout_s=args.clip_timeout_s, isolation=args.isolation, run_id=run_id,
-                       progress_dir=progress_dir)
+                       progress_dir=progress_dir, qa=qa_options(args), thumbnails=args.thumbnails,
+                       thumbs_dir=thumbs_dir if args.thumbnails else None)
 
 
 def options_key(config: IndexConfig) -> dict:
     """The options that shape rows: when they change, nothing can be carried forward."""
     from schemas import SCHEMA_VERSION
 
-    return {"schema_version": SCHEMA_VERSION, "tier": config.tier, "decode": config.decode,
-            "hash": config.hash, "gap_factor": config.gap_factor}
+    key = {"schema_version": SCHEMA_VERSION, "tier": config.tier, "decode": config.decode,
+           "hash": config.hash, "gap_factor": config.gap_factor}
+    if config.decode != "none":  # thresholds shape the QA columns only when frames are decoded
+        key["qa"] = dataclasses.asdict(config.qa)
+        key["thumbnails"] = config.thumbnails
+    return key
 
 
 def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:

@@ -5,7 +5,9 @@ segments are encoded once (one encoder session, so every segment shares the
 same SPS/PPS), and each clip is built by remuxing those packets with shifted
 timestamps. A clip whose length is not a whole number of GOPs ends with the
 first frames of a GOP, which is valid because the segments have no B-frames.
-The clips' frame counts add up to hours x 3600 x fps exactly.
+The clips' frame counts add up to hours x 3600 x fps exactly. What the
+segments show is in `pipeline.synth_footage`; injected conditions replace
+whole GOPs (one second each) with condition segments, so tests know the truth.
 """
 
 from __future__ import annotations
@@ -16,12 +18,18 @@ import datetime as dt
 import os
 import random
 from fractions import Fraction
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import av
-import numpy as np
 
-SEGMENT_VARIANTS = 8
+from pipeline.synth_footage import (
+    ALL_SEGMENTS,
+    CONDITION_SEGMENTS,
+    footage_line,
+    footage_lines,
+    variant_frame,
+)
+
 CORPUS_START = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.timezone.utc)
 
 
@@ -37,6 +45,46 @@ class ClipPlan:
     device_id: str
     officer_id: str
     segments: tuple[int, ...]  # segment variant for each GOP
+
+
+@dataclasses.dataclass(frozen=True)
+class Condition:
+    """A picture problem injected into clip number `clip` over whole seconds (whole GOPs)
+    [start_s, start_s + duration_s), so tests know the truth."""
+
+    kind: str        # black (lens covered) | frozen | blur
+    clip: int
+    start_s: int
+    duration_s: int
+
+    @staticmethod
+    def parse(text: str) -> "Condition":
+        try:
+            kind, clip, start_s, duration_s = text.split(":")
+            return Condition(kind, int(clip), int(start_s), int(duration_s))
+        except ValueError:
+            raise SynthProblem(f"--inject must look like black:CLIP:START_S:SECONDS, not {text!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Reencode:
+    """A copy of clip number `clip` decoded and encoded again at another size and bit rate."""
+
+    clip: int
+    size: str = "96x72"
+    bit_rate: int = 40_000
+
+    @staticmethod
+    def parse(text: str) -> "Reencode":
+        parts = text.split(":")
+        try:
+            return Reencode(int(parts[0]), *parts[1:2], *(int(p) for p in parts[2:3]))
+        except (ValueError, TypeError):
+            raise SynthProblem(f"--reencode must look like CLIP[:WxH[:BITS_PER_S]], not {text!r}") from None
+
+
+def reencoded_relpath(plan: "ClipPlan") -> str:
+    return plan.relpath[: -len(".mp4")] + "-reencoded.mp4"
 
 
 def split_frames(total_frames: int, clips: int, rng: random.Random) -> list[int]:
@@ -58,6 +106,8 @@ def plan_corpus(clips: int, hours: float, fps: int, seed: int) -> list[ClipPlan]
     if exact.denominator != 1:
         raise SynthProblem(f"{hours} h at {fps} fps is not a whole number of frames")
     rng = random.Random(seed)
+    # Two clips share a line only beyond len(lines) = 272 clips (then they repeat footage).
+    lines = footage_lines(seed)
     devices = max(1, clips // 25)
     officers = max(1, clips // 15)
     plans = []
@@ -72,22 +122,9 @@ def plan_corpus(clips: int, hours: float, fps: int, seed: int) -> list[ClipPlan]
             recorded_at=start,
             device_id=device,
             officer_id=f"OFC-{rng.randrange(officers) + 1:04d}",
-            segments=tuple(rng.randrange(SEGMENT_VARIANTS) for _ in range(gops)),
+            segments=footage_line(lines[number % len(lines)], gops),
         ))
     return plans
-
-
-def _variant_frame(variant: int, index: int, gop: int, width: int, height: int) -> np.ndarray:
-    """A textured picture that moves within the GOP, different for each variant."""
-    ys, xs = np.mgrid[0:height, 0:width]
-    phase = index / max(gop, 1)
-    base = (np.sin(xs / (6 + variant) + phase * 6.28) * 60 + np.cos(ys / (5 + variant)) * 40 + 128)
-    frame = np.stack([base, np.roll(base, 7 * variant, axis=1), 255 - base], axis=-1)
-    size = max(4, min(width, height) // 4)
-    x0 = int((width - size) * phase)
-    y0 = (height - size) * ((variant * 37) % 100) // 100
-    frame[y0:y0 + size, x0:x0 + size] = (255, 255 - 30 * variant, 30 * variant)
-    return frame.clip(0, 255).astype(np.uint8)
 
 
 @dataclasses.dataclass
@@ -104,9 +141,9 @@ def encode_segments(work_dir: str, fps: int, width: int, height: int) -> Encoded
         stream.options = {"g": str(fps), "keyint_min": str(fps), "bf": "0", "sc_threshold": "0",
                           "preset": "veryfast", "crf": "28"}
         pts = 0
-        for variant in range(SEGMENT_VARIANTS):
+        for variant in range(ALL_SEGMENTS):
             for index in range(fps):
-                frame = av.VideoFrame.from_ndarray(_variant_frame(variant, index, fps, width, height),
+                frame = av.VideoFrame.from_ndarray(variant_frame(variant, index, fps, width, height),
                                                    format="rgb24")
                 frame.pts = pts
                 pts += 1
@@ -119,7 +156,7 @@ def encode_segments(work_dir: str, fps: int, width: int, height: int) -> Encoded
         for packet in source.demux(source.streams.video[0]):
             if packet.size:  # skip the flush packet at the end
                 flat.append((bytes(packet), packet.is_keyframe))
-    groups = [flat[v * fps:(v + 1) * fps] for v in range(SEGMENT_VARIANTS)]
+    groups = [flat[v * fps:(v + 1) * fps] for v in range(ALL_SEGMENTS)]
     return EncodedSegments(template_path=path, packets=groups)
 
 
@@ -169,12 +206,57 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def inject(plans: list[ClipPlan], conditions: Sequence[Condition], fps: int) -> list[ClipPlan]:
+    """Replace whole GOPs (one second each) of the planned footage with injected segments."""
+    plans = list(plans)
+    for cond in conditions:
+        if cond.kind not in CONDITION_SEGMENTS:
+            raise SynthProblem(f"unknown condition {cond.kind!r}; use one of {', '.join(CONDITION_SEGMENTS)}")
+        if not 0 <= cond.clip < len(plans):
+            raise SynthProblem(f"condition on clip {cond.clip}, but there are {len(plans)} clips")
+        plan = plans[cond.clip]
+        if cond.start_s < 0 or cond.duration_s < 1 or (cond.start_s + cond.duration_s) * fps > plan.frame_count:
+            raise SynthProblem(f"{cond.kind} {cond.start_s}+{cond.duration_s} s does not fit in clip "
+                               f"{cond.clip} ({plan.frame_count / fps:.2f} s)")
+        segments = list(plan.segments)
+        injected = CONDITION_SEGMENTS[cond.kind]
+        for second in range(cond.start_s, cond.start_s + cond.duration_s):
+            segments[second] = injected[second % len(injected)]
+        plans[cond.clip] = dataclasses.replace(plan, segments=tuple(segments))
+    return plans
+
+
+def write_reencoded(source: str, target: str, fps: int, size: str, bit_rate: int) -> None:
+    """Decode a clip and encode it again, smaller and at another bit rate (same timestamps)."""
+    width, height = parse_size(size)
+    with av.open(source) as src, av.open(target, "w", format="mp4", options={"movflags": "faststart"}) as out:
+        out.metadata.update(src.metadata)
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = bit_rate
+        stream.options = {"g": str(fps), "bf": "0", "preset": "veryfast"}
+        for frame in src.decode(src.streams.video[0]):
+            smaller = frame.reformat(width=width, height=height, format="yuv420p")
+            smaller.pts, smaller.time_base = frame.pts, frame.time_base
+            for packet in stream.encode(smaller):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
 def synth(out_dir: str, clips: int, hours: float, fps: int = 30, size: str = "160x120",
-          seed: int = 0, progress: Optional[Callable[[int, int], None]] = None) -> list[ClipPlan]:
+          seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
+          conditions: Sequence[Condition] = (), reencode: Sequence[Reencode] = ()) -> list[ClipPlan]:
+    """Write the corpus; returns the plans. Conditions change the footage at known times;
+    re-encoded copies go beside their clip (`reencoded_relpath`) and are not in the manifest."""
     if fps < 1:
         raise SynthProblem("--fps must be a positive whole number")
     width, height = parse_size(size)
-    plans = plan_corpus(clips, hours, fps, seed)
+    plans = inject(plan_corpus(clips, hours, fps, seed), conditions, fps)
+    for copy in reencode:
+        parse_size(copy.size)
+        if not 0 <= copy.clip < len(plans):
+            raise SynthProblem(f"re-encode of clip {copy.clip}, but there are {len(plans)} clips")
     os.makedirs(out_dir, exist_ok=True)
     segments = encode_segments(out_dir, fps, width, height)
     try:
@@ -184,5 +266,9 @@ def synth(out_dir: str, clips: int, hours: float, fps: int = 30, size: str = "16
                 progress(number, len(plans))
     finally:
         os.remove(segments.template_path)
+    for copy in reencode:
+        plan = plans[copy.clip]
+        write_reencoded(os.path.join(out_dir, plan.relpath), os.path.join(out_dir, reencoded_relpath(plan)),
+                        fps, copy.size, copy.bit_rate)
     write_manifest(out_dir, plans, fps)
     return plans

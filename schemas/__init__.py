@@ -6,12 +6,14 @@ from schemas.records import (
     ErrorRecord,
     FileInfo,
     IndexConfig,
+    QaOptions,
 )
 from schemas.tables import (
     CLIPS_SCHEMA,
     DISCREPANCY_SCHEMA,
     ERRORS_SCHEMA,
     FRAMES_SCHEMA,
+    SAMPLES_SCHEMA,
     SCHEMA_VERSION,
     clips_to_table,
     errors_to_table,
@@ -23,11 +25,13 @@ __all__ = [
     "ERRORS_SCHEMA",
     "ERROR_KINDS",
     "FRAMES_SCHEMA",
+    "SAMPLES_SCHEMA",
     "SCHEMA_VERSION",
     "ClipRecord",
     "ErrorRecord",
     "FileInfo",
     "IndexConfig",
+    "QaOptions",
     "clips_to_table",
     "errors_to_table",
 ]

@@ -37,6 +37,23 @@ class FileInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class QaOptions:
+    """Thresholds of the decoded-frame checks (README "Visual QA" explains each default).
+
+    Luma values are full range (0-255) on frames downscaled to 160 px wide.
+    """
+
+    dark_luma: int = 32               # a pixel at or below this luma is near-black
+    dark_fraction: float = 0.9        # a picture is dark when this share of pixels is near-black
+    frozen_change: float = 1.0        # mean |luma change| from the previous sample below this: frozen
+    blur_sharpness: float = 50.0      # variance of the Laplacian below this: blurry
+    dup_max_bits: int = 10            # phashes this close (of 64 bits) show the same picture
+    dup_min_fraction: float = 0.8     # share of aligned samples that must match for a duplicate
+    dup_max_offset_s: float = 0.5     # samples this far apart in time may be aligned
+    dup_min_samples: int = 3          # fewer comparable samples than this: never a duplicate
+
+
+@dataclasses.dataclass(frozen=True)
 class IndexConfig:
     """Per-clip options, fixed for a run and shipped to every worker."""
 
@@ -47,6 +64,9 @@ class IndexConfig:
     clip_timeout_s: float = 120.0   # base time budget per clip (scaled by size)
     isolation: str = "process"      # process | none
     max_pixels: int = 16384 * 16384  # refuse headers claiming more than this
+    qa: QaOptions = QaOptions()      # thresholds of the decoded-frame checks (with --decode)
+    thumbnails: bool = False         # write a JPEG contact sheet per clip (with --decode)
+    thumbs_dir: Optional[str] = None  # where: SNAPSHOT/thumbs (set by the launcher)
     run_id: str = ""
     progress_dir: Optional[str] = None
 

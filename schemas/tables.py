@@ -84,6 +84,23 @@ FRAMES_SCHEMA = pa.schema(
     metadata=_META,
 )
 
+# One row per decoded sample frame (only with --decode). Metrics are computed
+# on the frame downscaled to 160 px wide, in full-range luma (0-255).
+SAMPLES_SCHEMA = pa.schema(
+    [
+        ("clip_id", pa.string()),
+        ("pts_s", pa.float64()),
+        ("interval_s", pa.float64()),           # seconds this sample stands for (to the next one)
+        ("is_keyframe", pa.bool_()),
+        ("mean_luma", pa.float32()),
+        ("dark_fraction", pa.float32()),        # share of near-black pixels
+        ("sharpness", pa.float32()),            # variance of the Laplacian
+        ("change_from_previous", pa.float32()),  # mean |luma change| from the previous sample
+        ("phash", pa.int64()),                  # 64-bit DCT perceptual hash, bits as int64
+    ],
+    metadata=_META,
+)
+
 ERRORS_SCHEMA = pa.schema(
     [
         ("uri", pa.string()),

@@ -11,7 +11,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA
+from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, ErrorRecord
 from tests.conftest import run_cli
 from transforms import storage
 from transforms.tables_io import read_table
@@ -131,8 +131,8 @@ def test_header_tier_fetches_a_small_part_of_a_faststart_clip(emulator, tmp_path
     client._http.hooks["response"].append(count_media)
     try:
         result = index_file(FileInfo(uri, None, None), IndexConfig(hash="none", isolation="none"))
-        assert isinstance(result, tuple), result
-        clip, _ = result
+        assert not isinstance(result, ErrorRecord), result
+        clip = result.clip
     finally:
         client._http.hooks["response"].remove(count_media)
     assert clip.frame_count == 1800 and clip.frame_count_source == "index"

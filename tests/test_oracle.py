@@ -29,7 +29,7 @@ import av
 import pyarrow as pa
 import pytest
 
-from schemas import FileInfo, IndexConfig
+from schemas import ErrorRecord, FileInfo, IndexConfig
 from tests.conftest import needs_ffprobe
 from transforms.index_clip import index_file
 
@@ -233,8 +233,8 @@ def ffprobe(path: str) -> Probe:
 
 def index(path: str, config: IndexConfig = CONFIG):
     result = index_file(FileInfo(path, None, None), config)
-    assert isinstance(result, tuple), f"error row: {result}"
-    return result
+    assert not isinstance(result, ErrorRecord), f"error row: {result}"
+    return result.clip, result.frames
 
 
 def assert_frames_table(record, frames: pa.RecordBatch) -> None:
@@ -360,7 +360,7 @@ def test_cut_before_moov_is_corrupt(clip_dir, tmp_path, name, where):
     keep = int(os.path.getsize(source) * 0.6) if where == "mdat" else (start + end) // 2
     assert keep < end
     result = index_file(FileInfo(_cut(source, str(tmp_path / "cut.mp4"), keep), None, None), CONFIG)
-    assert not isinstance(result, tuple)
+    assert isinstance(result, ErrorRecord)
     assert result.error_kind == "corrupt", result
 
 

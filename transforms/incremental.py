@@ -19,7 +19,7 @@ from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FileInfo
 from transforms import storage
 from transforms.tables_io import read_file, read_table, table_files, write_table
 
-CARRIED_TABLES = ("clips", "frames")  # errors are always retried, never carried
+CARRIED_TABLES = ("clips", "frames", "samples")  # errors are always retried, never carried
 
 
 @dataclasses.dataclass
@@ -103,4 +103,17 @@ def carry_forward(previous: str, target: str, carry_ids: set[str], run_id: str) 
             else:
                 data = read_file(path).filter(kept)
                 write_table(data, storage.join(out_dir, f"{run_id}-carried-{number:05d}.parquet"))
+    _carry_thumbnails(previous, target, carry_ids)
+
+
+def _carry_thumbnails(previous: str, target: str, carry_ids: set[str]) -> None:
+    source_dir = storage.join(previous, "thumbs")
+    files = storage.list_files(source_dir, ".jpg")
+    if not files:
+        return
+    storage.makedirs(storage.join(target, "thumbs"))
+    for path in files:
+        name = path.rsplit("/", 1)[-1]
+        if name[: -len(".jpg")] in carry_ids:
+            storage.link_or_copy(path, storage.join(target, "thumbs", name))
 

@@ -1,4 +1,4 @@
-"""Index one clip: FileInfo -> (ClipRecord, frames RecordBatch) or ErrorRecord.
+"""Index one clip: FileInfo -> IndexedClip (record, frames, samples) or ErrorRecord.
 
 Pure with respect to Beam: the DoFn in `transforms.index_fn` and the
 isolated worker in `transforms.isolation` both call `index_file`.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from typing import Union
+from typing import Optional, Union
 
 import av
 import numpy as np
@@ -22,9 +22,21 @@ from transforms.media_io import InputProblem, open_input
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import looks_like_media
+from transforms.thumbnails import ContactSheet, thumbnail_path
 from transforms.timeline import NO_TS, Timeline, from_index, from_packets
+from transforms.visual_qa import QaResult, SampleMode, analyze_reader
 
-IndexResult = Union[tuple[ClipRecord, pa.RecordBatch], ErrorRecord]
+
+@dataclasses.dataclass
+class IndexedClip:
+    """A readable clip: its record, one frames batch, and (with --decode) one samples batch."""
+
+    clip: ClipRecord
+    frames: pa.RecordBatch
+    samples: Optional[pa.RecordBatch] = None
+
+
+IndexResult = Union[IndexedClip, ErrorRecord]
 HASH_CHUNK_BYTES = 1 << 20
 # FFmpeg's read size. PyAV's default (32 KiB) is ~8 % of a one-minute 160x120
 # clip, when the header tier needs only the moov and one packet (~16 KiB).
@@ -110,8 +122,21 @@ def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: Stre
     return pa.RecordBatch.from_arrays(columns, schema=FRAMES_SCHEMA)
 
 
+def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, cont: Continuity,
+               tb: float, duration_s: float) -> QaResult:
+    start_s = cont.start_ts * tb if cont.start_ts is not None else 0.0
+    keyframes = int(timeline.is_keyframe.sum())
+    keyframe_interval_s = duration_s / keyframes if keyframes else None
+    sheet = ContactSheet() if config.thumbnails and config.thumbs_dir else None
+    qa = analyze_reader(reader, clip_id, SampleMode.parse(config.decode), config.qa, start_s,
+                        start_s + duration_s, keyframe_interval_s, sheet.add if sheet else None)
+    if sheet is not None:
+        sheet.write(thumbnail_path(config.thumbs_dir, clip_id))
+    return qa
+
+
 def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
-                     started: float) -> tuple[ClipRecord, pa.RecordBatch]:
+                     started: float) -> IndexedClip:
     warnings: list[str] = []
     container = _open_container(reader)
     with container:
@@ -147,8 +172,12 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     if cont.missing_ts_count:
         warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
 
-    sha256 = sha256_of(info.uri) if config.hash == "sha256" else None
     clip_id = clip_id_for(info.uri)
+    qa = None
+    if config.decode != "none":
+        qa = _visual_qa(reader, clip_id, config, timeline, cont, tb, duration_s)
+        warnings.extend(qa.warnings)
+    sha256 = sha256_of(info.uri) if config.hash == "sha256" else None
     av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None
     record = ClipRecord(
         clip_id=clip_id, uri=info.uri, size_bytes=file_size, mtime_s=info.mtime_s,
@@ -170,9 +199,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         nonmonotonic_dts_count=cont.nonmonotonic_dts_count,
         corrupt_packet_count=timeline.corrupt_packet_count, vfr=cont.vfr, truncated=truncated,
         bytes_read=reader.bytes_read, index_wall_s=time.perf_counter() - started,
-        run_id=config.run_id, warnings=warnings,
+        run_id=config.run_id, warnings=warnings, **(qa.summary.clip_fields() if qa else {}),
     )
-    return record, frames_batch(clip_id, timeline, cont, facts)
+    return IndexedClip(record, frames_batch(clip_id, timeline, cont, facts), qa.samples if qa else None)
 
 
 def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:

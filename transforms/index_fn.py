@@ -1,8 +1,8 @@
 """IndexClip: the Beam stage that indexes each clip, with typed, tagged outputs.
 
-Main output: ClipRecord. Tagged outputs: `frames` (pa.RecordBatch per clip)
-and `errors` (ErrorRecord). Every input yields exactly one ClipRecord or one
-ErrorRecord; failures are counted by kind (`errors_<kind>` counters).
+Main output: ClipRecord. Tagged outputs: `frames` (pa.RecordBatch per clip),
+`samples` (pa.RecordBatch per clip, only with --decode) and `errors`
+(ErrorRecord). Every input yields exactly one ClipRecord or one ErrorRecord; failures are counted by kind (`errors_<kind>` counters).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
 
 FRAMES_TAG = "frames"
+SAMPLES_TAG = "samples"
 ERRORS_TAG = "errors"
 NAMESPACE = "clipindex"
 PROGRESS_EVERY_S = 1.0
@@ -73,6 +74,7 @@ class IndexClipFn(beam.DoFn):
         self._progress = ProgressFile(self._config.progress_dir)
         self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
         self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
+        self._samples = Metrics.counter(NAMESPACE, "frames_sampled")
 
     def process(self, info: FileInfo):
         if self._indexer is not None:
@@ -84,12 +86,14 @@ class IndexClipFn(beam.DoFn):
             self._progress.add(None)
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, result)
             return
-        clip, frames = result
         self._indexed.inc()
-        self._frames.inc(frames.num_rows)
-        self._progress.add(clip.duration_s)
-        yield clip
-        yield beam.pvalue.TaggedOutput(FRAMES_TAG, frames)
+        self._frames.inc(result.frames.num_rows)
+        self._progress.add(result.clip.duration_s)
+        yield result.clip
+        yield beam.pvalue.TaggedOutput(FRAMES_TAG, result.frames)
+        if result.samples is not None:
+            self._samples.inc(result.samples.num_rows)
+            yield beam.pvalue.TaggedOutput(SAMPLES_TAG, result.samples)
 
     def finish_bundle(self) -> None:
         self._progress.flush()
@@ -100,7 +104,7 @@ class IndexClipFn(beam.DoFn):
 
 
 class IndexClips(beam.PTransform):
-    """FileInfo -> {clips, frames, errors}, each clip read in an isolated worker."""
+    """FileInfo -> {clips, frames, samples, errors}, each clip read in an isolated worker."""
 
     def __init__(self, config: IndexConfig):
         super().__init__()
@@ -108,6 +112,6 @@ class IndexClips(beam.PTransform):
 
     def expand(self, files):
         return files | "IndexClip" >> beam.ParDo(IndexClipFn(self._config)).with_outputs(
-            FRAMES_TAG, ERRORS_TAG, main="clips")
+            FRAMES_TAG, SAMPLES_TAG, ERRORS_TAG, main="clips")
 
 

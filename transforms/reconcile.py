@@ -2,8 +2,9 @@
 
 One discrepancy row per problem input, of the most specific kind:
 unreadable > duplicate > unexpected | missing > truncated > hash_mismatch >
-duration_mismatch. Duplicates (same sha256 as another clip) are counted
-separately and never add to the indexed totals.
+duration_mismatch. Duplicates (same sha256 as another clip, or `duplicate_of`
+set by the index: the same footage re-encoded) are counted separately and
+never add to the indexed totals.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from transforms import storage
 from transforms.tables_io import read_table
 
 CLIP_COLUMNS = ["clip_id", "uri", "size_bytes", "sha256", "duration_s", "truncated", "recorded_at",
-                "frame_count"]
+                "frame_count", "duplicate_of"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +86,22 @@ def _duplicates(clips: list[dict], listed: set[str]) -> dict[str, dict]:
         group.sort(key=lambda c: (c["uri"] not in listed, c["uri"]))
         for copy in group[1:]:
             duplicate_of[copy["uri"]] = group[0]
+    # Same footage at another size or bit rate, found by the index (transforms/duplicates.py).
+    by_id = {clip["clip_id"]: clip for clip in clips}
+    for clip in clips:
+        original = by_id.get(clip["duplicate_of"] or "")
+        if original is None or clip["uri"] in duplicate_of:
+            continue
+        if clip["uri"] in listed and original["uri"] not in listed:
+            clip, original = original, clip  # the manifest expects this copy: the other is extra
+        duplicate_of.setdefault(clip["uri"], original)
     return duplicate_of
+
+
+def _duplicate_detail(clip: dict, original: dict) -> str:
+    same = ("same bytes (sha256)" if clip["sha256"] and clip["sha256"] == original["sha256"]
+            else "same footage re-encoded (perceptual hashes)")
+    return f"{same} as {original['uri']} (clip_id {original['clip_id']})"
 
 
 def _manifest_index(manifest: pa.Table, clips: list[dict], errors: list[dict]):
@@ -137,8 +153,7 @@ def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
         if clip["uri"] in duplicate_of:
             original = duplicate_of[clip["uri"]]
             found.append(Discrepancy("duplicate", clip["uri"], clip["clip_id"], None, clip["duration_s"],
-                                     f"same bytes (sha256) as {original['uri']} "
-                                     f"(clip_id {original['clip_id']})"))
+                                     _duplicate_detail(clip, original)))
 
     by_day, by_device, by_officer = [], [], []
     if manifest is not None:

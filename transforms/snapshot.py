@@ -2,13 +2,13 @@
 
 Layout of an index DIR:
 
-    DIR/snapshots/<run_id>/{clips,frames,errors}/*.parquet, run.json
+    DIR/snapshots/<run_id>/{clips,frames,samples,errors}/*.parquet, run.json
     DIR/CURRENT              names the live snapshot (replaced atomically)
     DIR/runs/<run_id>.json   history of every committed run
     DIR/.lock                held while a run writes
   local disks only (symlinks, so DIR/clips/*.parquet is the live table):
     DIR/current -> snapshots/<run_id>   (replaced atomically: the commit point)
-    DIR/clips -> current/clips, DIR/frames, DIR/errors, DIR/run.json
+    DIR/clips -> current/clips, DIR/frames, DIR/samples, DIR/errors, DIR/thumbs, DIR/run.json
 
 A run writes a new snapshot beside the live one and commits with one atomic
 replace (the `current` symlink locally; the CURRENT object on GCS, where a
@@ -29,7 +29,8 @@ from typing import Optional
 from transforms import storage
 from transforms.media_io import is_remote
 
-TABLES = ("clips", "frames", "errors")
+TABLES = ("clips", "frames", "samples", "errors")
+THUMBS = "thumbs"  # SNAPSHOT/thumbs/<clip_id>.jpg with --thumbnails
 KEEP_SNAPSHOTS = 2  # the live one and its predecessor (readers may still hold it)
 
 
@@ -183,7 +184,7 @@ def commit(output_dir: str, run_id: str, summary: dict) -> None:
     storage.write_bytes(storage.join(output_dir, "CURRENT"), (run_id + "\n").encode())
     if not is_remote(output_dir):
         _replace_symlink(os.path.join("snapshots", run_id), os.path.join(output_dir, "current"))
-        for name in (*TABLES, "run.json"):
+        for name in (*TABLES, THUMBS, "run.json"):
             link = os.path.join(output_dir, name)
             if not os.path.islink(link):
                 if os.path.exists(link):

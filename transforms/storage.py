@@ -96,6 +96,13 @@ def link_or_copy(source: str, destination: str) -> None:
         shutil.copyfile(source, destination)
 
 
+def delete_file(path: str) -> None:
+    if is_remote(path):
+        _fs().delete([path])
+    else:
+        os.unlink(path)
+
+
 def delete_tree(folder: str) -> None:
     if is_remote(folder):
         prefix = folder.rstrip("/") + "/"

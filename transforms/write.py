@@ -1,8 +1,8 @@
 """WriteIndex: typed records and frame batches -> Parquet, via Arrow tables.
 
 Rows never travel as per-row dicts: clips and errors are batched and turned
-into Arrow tables with the explicit schemas, frames are already Arrow record
-batches and are only concatenated into large row groups.
+into Arrow tables with the explicit schemas, frames and samples are already
+Arrow record batches and are only concatenated into large row groups.
 """
 
 from __future__ import annotations
@@ -10,7 +10,14 @@ from __future__ import annotations
 import apache_beam as beam
 import pyarrow as pa
 
-from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FRAMES_SCHEMA, clips_to_table, errors_to_table
+from schemas import (
+    CLIPS_SCHEMA,
+    ERRORS_SCHEMA,
+    FRAMES_SCHEMA,
+    SAMPLES_SCHEMA,
+    clips_to_table,
+    errors_to_table,
+)
 
 PARQUET_CODEC = "zstd"
 FRAME_ROWS_PER_TABLE = 256 * 1024  # one Parquet row group of frames at most this big
@@ -19,6 +26,10 @@ RECORDS_PER_TABLE = 4096
 
 def frames_to_table(batches: list[pa.RecordBatch]) -> pa.Table:
     return pa.Table.from_batches(batches, schema=FRAMES_SCHEMA)
+
+
+def samples_to_table(batches: list[pa.RecordBatch]) -> pa.Table:
+    return pa.Table.from_batches(batches, schema=SAMPLES_SCHEMA)
 
 
 class WriteParquetTable(beam.PTransform):
@@ -45,7 +56,7 @@ class WriteParquetTable(beam.PTransform):
 
 
 class WriteIndex(beam.PTransform):
-    """{clips, frames, errors} -> SNAPSHOT/{clips,frames,errors}/<run_id>-part-*.parquet."""
+    """{clips, frames, samples, errors} -> SNAPSHOT/<table>/<run_id>-part-*.parquet."""
 
     def __init__(self, snapshot_dir: str, run_id: str):
         super().__init__()
@@ -63,5 +74,8 @@ class WriteIndex(beam.PTransform):
                 self._prefix("errors"), ERRORS_SCHEMA, errors_to_table, RECORDS_PER_TABLE),
             "frames": outputs["frames"] | "WriteFrames" >> WriteParquetTable(
                 self._prefix("frames"), FRAMES_SCHEMA, frames_to_table, FRAME_ROWS_PER_TABLE,
+                element_size_fn=lambda batch: batch.num_rows),
+            "samples": outputs["samples"] | "WriteSamples" >> WriteParquetTable(
+                self._prefix("samples"), SAMPLES_SCHEMA, samples_to_table, FRAME_ROWS_PER_TABLE,
                 element_size_fn=lambda batch: batch.num_rows),
         }
