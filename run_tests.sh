@@ -5,13 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 EXTRAS=test source tools/ensure_venv.sh
-# ffprobe (Debian's ffmpeg) is the independent oracle for frame counts and durations.
-if ! command -v ffprobe >/dev/null 2>&1; then
+# Debian packages the tests use when present: ffprobe (ffmpeg) is the independent oracle for
+# frame counts and durations; chromium renders the HTML report headless.
+missing=()
+command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "installing Debian's ffmpeg (the ffprobe oracle)" >&2
-    apt-get update -qq && apt-get install -y -qq ffmpeg >/dev/null
+    echo "installing Debian packages: ${missing[*]}" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "warning: ffprobe not found; oracle tests will be skipped (apt-get install ffmpeg)" >&2
+    echo "warning: not installed: ${missing[*]}; the tests that need them are skipped" >&2
   fi
 fi
 exec python -m pytest "$@"

@@ -141,3 +141,21 @@ def test_header_tier_fetches_a_small_part_of_a_faststart_clip(emulator, tmp_path
     assert share < 0.05
     # bytes_read counts what was fetched (the emulator sends one extra byte per ranged GET)
     assert abs(clip.bytes_read - sum(fetched)) <= len(fetched)
+
+
+def test_gs_manifest_in_and_reconcile(emulator, small_corpus):
+    uploaded = _upload_tree(small_corpus / "clips", "manifested/clips")
+    lines = (small_corpus / "manifest.csv").read_text().splitlines()
+    local_root = str(small_corpus / "clips")
+    rows = [lines[0]] + [line.replace(local_root, f"gs://{BUCKET}/manifested/clips") for line in lines[1:]]
+    rows.append(f"gs://{BUCKET}/manifested/clips/never-uploaded.mp4,12.5,2026-01-05T10:00:00Z,BWC-0009,OFC-0009")
+    _client().bucket(BUCKET).blob("manifested/manifest.csv").upload_from_string("\n".join(rows) + "\n")
+    manifest = f"gs://{BUCKET}/manifested/manifest.csv"
+    out = f"gs://{BUCKET}/manifested-index"
+    result = run_cli("index", "--manifest", manifest, "--output", out, env=emulator)
+    assert result.returncode == 0, result.stderr
+    current = storage.read_text(f"{out}/CURRENT").strip()
+    run = _gs_json(f"{out}/snapshots/{current}/run.json")
+    assert run["matched"] == len(uploaded) + 1 and run["errors"] == 1 and run["error_kinds"] == {"not_found": 1}
+    rec = run_cli("reconcile", out, "--manifest", manifest, env=emulator)
+    assert rec.returncode == 1 and "discrepancies: 1" in rec.stdout and "unreadable" in rec.stdout

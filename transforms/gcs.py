@@ -84,18 +84,26 @@ def list_matching(pattern: str) -> Iterator[FileInfo]:
                 continue
         elif not regex.match(blob.name):
             continue
-        updated = blob.updated.timestamp() if blob.updated else None
-        yield FileInfo(uri=f"gs://{bucket}/{blob.name}", size_bytes=blob.size, mtime_s=updated,
-                       generation=str(blob.generation) if blob.generation is not None else None)
+        yield _blob_info(bucket, blob)
+
+
+def _blob_info(bucket: str, blob) -> FileInfo:
+    updated = blob.updated.timestamp() if blob.updated else None
+    return FileInfo(uri=f"gs://{bucket}/{blob.name}", size_bytes=blob.size, mtime_s=updated,
+                    generation=str(blob.generation) if blob.generation is not None else None)
+
+
+def list_folder(folder_uri: str) -> list[FileInfo]:
+    """Objects directly in one gs:// folder (one paged listing, no recursion)."""
+    bucket, prefix = split_uri(folder_uri)
+    return [_blob_info(bucket, blob) for blob in storage_client().list_blobs(bucket, prefix=prefix, delimiter="/")
+            if not blob.name.endswith("/")]
 
 
 def object_info(uri: str) -> FileInfo:
     bucket, name = split_uri(uri)
     blob = storage_client().bucket(bucket).get_blob(name)
-    if blob is None:
-        return FileInfo(uri, None, None)
-    return FileInfo(uri, blob.size, blob.updated.timestamp() if blob.updated else None,
-                    str(blob.generation) if blob.generation is not None else None)
+    return FileInfo(uri, None, None) if blob is None else _blob_info(bucket, blob)
 
 
 def bucket_exists(uri: str) -> bool:
