@@ -28,6 +28,7 @@ setup(
             "pytest-timeout>=2.2",
             "duckdb>=1.0",
             "gcp-storage-emulator>=2024.8",
+            "ruff>=0.5",
         ],
     },
     entry_points={"console_scripts": ["clipindex=pipeline.cli:main"]},

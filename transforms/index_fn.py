@@ -2,7 +2,8 @@
 
 Main output: ClipRecord. Tagged outputs: `frames` (pa.RecordBatch per clip),
 `samples` (pa.RecordBatch per clip, only with --decode) and `errors`
-(ErrorRecord). Every input yields exactly one ClipRecord or one ErrorRecord; failures are counted by kind (`errors_<kind>` counters).
+(ErrorRecord). Every input yields exactly one ClipRecord or one ErrorRecord;
+failures are counted by kind (`errors_<kind>` counters).
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#1d2330}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #dde}
 .muted{color:#667} .ok{color:#17743b;font-weight:600} .bad{color:#b42318;font-weight:600}
-.cards{display:flex;gap:12px;flex-wrap:wrap} .card{border:1px solid #dde;border-radius:8px;padding:10px 14px;min-width:150px}
+.cards{display:flex;gap:12px;flex-wrap:wrap}
+.card{border:1px solid #dde;border-radius:8px;padding:10px 14px;min-width:150px}
 .card .v{font-size:24px;font-weight:650} table{border-collapse:collapse;width:100%}
 td,th{border-bottom:1px solid #eef;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f7fb} td.n{text-align:right;font-variant-numeric:tabular-nums}
@@ -94,6 +95,13 @@ def _cards(result: Reconciliation) -> str:
     ]) + "</div>"
 
 
+def _change_count(changes: dict, name: str) -> int:
+    value = changes.get(name)
+    if isinstance(value, dict):
+        return value.get("count", 0)
+    return len(value or [])
+
+
 def _history(history: Sequence[dict]) -> str:
     if not history:
         return '<p class="muted">first run</p>'
@@ -102,13 +110,11 @@ def _history(history: Sequence[dict]) -> str:
     for run in history:
         delta_v = "" if previous is None else f"{run['indexed'] - previous['indexed']:+d}"
         delta_h = "" if previous is None else f"{run['total_hours'] - previous['total_hours']:+.3f}"
-        changes = run.get("changes") or {}
-        count = lambda name: (changes.get(name) or {}).get("count", 0) if isinstance(changes.get(name), dict) \
-            else len(changes.get(name) or [])
-        rows.append(f"<tr><td>{_e(run['run_id'])}</td><td class=n>{run['indexed']:,}</td><td class=n>{delta_v}</td>"
-                    f"<td class=n>{run['total_hours']:.3f}</td><td class=n>{delta_h}</td><td class=n>{run['errors']}</td>"
-                    f"<td class=n>{count('new')}</td><td class=n>{count('changed')}</td><td class=n>{count('removed')}</td>"
-                    f"<td class=n>{count('newly_failing')}</td><td class=n>{count('newly_fixed')}</td></tr>")
+        counts = [_change_count(run.get("changes") or {}, name)
+                  for name in ("new", "changed", "removed", "newly_failing", "newly_fixed")]
+        cells = [run["indexed"], delta_v, f"{run['total_hours']:.3f}", delta_h, run["errors"], *counts]
+        rows.append(f"<tr><td>{_e(run['run_id'])}</td>" + "".join(f"<td class=n>{_e(c)}</td>" for c in cells)
+                    + "</tr>")
         previous = run
     return ("<table><tr><th>run</th><th>videos</th><th>Δ</th><th>hours</th><th>Δ h</th><th>errors</th>"
             "<th>new</th><th>changed</th><th>removed</th><th>newly failing</th><th>newly fixed</th></tr>"

@@ -129,9 +129,10 @@ def analyze(container, stream, clip_id: str, mode: SampleMode, qa: QaOptions, st
                     strategy=report.strategy, warnings=warnings)
 
 
-def analyze_uri(path: str, clip_id: str, mode: SampleMode, qa: QaOptions = QaOptions(),
+def analyze_uri(path: str, clip_id: str, mode: SampleMode, qa: Optional[QaOptions] = None,
                 on_sample=None) -> QaResult:
     """Open a local file and analyze its first video stream (bench and ad-hoc use)."""
+    qa = qa or QaOptions()
     with av.open(path) as container:
         stream = container.streams.video[0]
         time_base = float(stream.time_base)
