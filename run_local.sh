@@ -12,8 +12,8 @@ WORKERS=${WORKERS:-2}
 if [ $# -gt 0 ]; then
   INPUTS=()
   for pattern in "$@"; do INPUTS+=(--input "$pattern"); done
-  clipindex index "${INPUTS[@]}" --output "$DEMO/index" --workers "$WORKERS"
-  exec clipindex reconcile "$DEMO/index"
+  clipindex index "${INPUTS[@]}" --output "$DEMO/index" --workers "$WORKERS" --decode keyframes
+  exec clipindex reconcile "$DEMO/index" --html "$DEMO/report.html"
 fi
 
 CLIPS=${CLIPS:-60}
@@ -24,5 +24,5 @@ fi
 clipindex index --input "$DEMO/corpus/clips/**/*.mp4" --output "$DEMO/index" --workers "$WORKERS" \
   --decode keyframes
 clipindex reconcile "$DEMO/index" --expect-videos "$CLIPS" --expect-hours "$HOURS" \
-  --manifest "$DEMO/corpus/manifest.csv" --json "$DEMO/reconcile.json"
-echo "tables: $DEMO/index/{clips,frames,samples,errors}/*.parquet"
+  --manifest "$DEMO/corpus/manifest.csv" --json "$DEMO/reconcile.json" --html "$DEMO/report.html"
+echo "tables: $DEMO/index/{clips,frames,samples,errors}/*.parquet   report: $DEMO/report.html"
