@@ -143,3 +143,21 @@ def test_prism_with_separate_sdk_worker_processes_matches_local_runner(corpus, l
         out = _index(corpus, "prism_external", "--runner", "PrismRunner", "--prism_location", prism,
                      "--environment_type", "EXTERNAL", "--environment_config", endpoint)
     assert_same_index(local_index, out)
+
+
+@pytest.mark.parametrize("runner, flags, expected", [
+    ("FlinkRunner", ["--flink_master", "[local]"], ["--environment_type=LOOPBACK"]),
+    ("FlinkRunner", [], ["--environment_type=LOOPBACK"]),
+    ("FlinkRunner", ["--flink_master=host:8081"], []),
+    ("FlinkRunner", ["--environment_type", "PROCESS"], []),
+    ("SparkRunner", ["--spark_master_url=local[2]"], ["--environment_type=LOOPBACK"]),
+    ("SparkRunner", ["--spark_master_url", "spark://host:7077"], []),
+    ("PrismRunner", [], ["--prism_log_level=warn"]),
+    ("PrismRunner", ["--prism_log_level=debug"], []),
+    ("DataflowRunner", ["--project", "p"], []),
+])
+def test_portable_runner_defaults_never_override_given_flags(runner, flags, expected, monkeypatch):
+    from pipeline.options import portable_runner_defaults
+
+    monkeypatch.delenv("CLIPINDEX_DEBUG", raising=False)
+    assert portable_runner_defaults(runner, flags) == expected
