@@ -90,8 +90,13 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     from transforms.snapshot import OutputProblem
     from transforms.summarize import InvariantBroken
 
+    from pipeline.graph import DryRunOnly
+
     try:
         run = run_index(args, beam_args)
+    except DryRunOnly as dry_run:
+        print(f"clipindex: {dry_run}", file=sys.stderr)
+        return EXIT_OK
     except (MatchProblem, OutputProblem, ManifestProblem) as problem:
         return _fail_usage(str(problem))
     except InvariantBroken as broken:
