@@ -84,13 +84,12 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.graph import DryRunOnly
     from pipeline.index_run import run_index
     from transforms.manifest import ManifestProblem
     from transforms.match import MatchProblem
     from transforms.snapshot import OutputProblem
     from transforms.summarize import InvariantBroken
-
-    from pipeline.graph import DryRunOnly
 
     try:
         run = run_index(args, beam_args)
