@@ -18,4 +18,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "warning: not installed: ${missing[*]}; the tests that need them are skipped" >&2
   fi
 fi
+# Portable runners (tests/test_flink.py): fetch what this machine can have, once, into a
+# git-ignored cache (CLIPINDEX_CACHE, default .cache/). A runner that cannot be had is
+# skipped by its test with the reason printed here.
+export CLIPINDEX_CACHE="${CLIPINDEX_CACHE:-$PWD/.cache}"
+if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
+  PYTHON=python tools/fetch_job_server.sh >/dev/null || echo "warning: the Flink test will be skipped" >&2
+fi
+if command -v go >/dev/null 2>&1; then
+  PYTHON=python tools/fetch_prism.sh >/dev/null || echo "warning: the Prism tests will be skipped" >&2
+fi
 exec python -m pytest "$@"

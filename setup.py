@@ -4,13 +4,25 @@ Also the worker setup file for remote runners: pass `--setup_file ./setup.py`
 to Dataflow and the workers install the same three packages.
 """
 
+import os
+
 from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _readme() -> str:
+    # Relative to this file, not the working directory: Beam runs `setup.py sdist` from
+    # here, but workers and tools may build it from elsewhere.
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as handle:
+        return handle.read()
+
 
 setup(
     name="clipindex",
     version="0.1.0",
     description="Index and reconcile large video corpora into Parquet with Apache Beam and PyAV",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=_readme(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=["pipeline", "transforms", "schemas"],

@@ -91,6 +91,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.graph import DryRunOnly
     from pipeline.index_run import run_index
     from transforms.manifest import ManifestProblem
     from transforms.match import MatchProblem
@@ -99,6 +100,9 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
 
     try:
         run = run_index(args, beam_args)
+    except DryRunOnly as dry_run:
+        print(f"clipindex: {dry_run}", file=sys.stderr)
+        return EXIT_OK
     except (MatchProblem, OutputProblem, ManifestProblem) as problem:
         return _fail_usage(str(problem))
     except InvariantBroken as broken:

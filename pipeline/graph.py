@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from schemas import FileInfo, IndexConfig
 from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
 from transforms.write import WriteIndex
+
+
+class DryRunOnly(Exception):
+    """Dataflow's --dry_run: the job was translated (and --setup_file packaged), not run."""
 
 
 def local_runner():
@@ -43,3 +47,8 @@ def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir:
     runner = None if runner_name else local_runner()
     with beam.Pipeline(runner=runner, options=options) as pipeline:
         build_index(pipeline, files, config, snapshot_dir)
+    # Beam's DataflowRunner returns "done" without submitting anything on --dry_run (other
+    # runners ignore the flag): there are no rows, so there is nothing to check or commit.
+    if runner_name and runner_name.endswith("DataflowRunner") and options.view_as(TestOptions).dry_run:
+        raise DryRunOnly(f"dry run: {runner_name} translated the pipeline for {len(files)} inputs "
+                         "and submitted nothing; nothing committed")

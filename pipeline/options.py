@@ -162,10 +162,45 @@ def options_key(config: IndexConfig) -> dict:
     return key
 
 
+def _has_flag(flags: list[str], name: str) -> bool:
+    return any(flag == name or flag.startswith(name + "=") for flag in flags)
+
+
+def _is_local_master(flags: list[str], name: str, local_values: tuple[str, ...]) -> bool:
+    """Is --name unset, or set (as `--name V` or `--name=V`) to a local value?"""
+    for i, flag in enumerate(flags):
+        if flag == name and i + 1 < len(flags):
+            return flags[i + 1].startswith(local_values)
+        if flag.startswith(name + "="):
+            return flag.split("=", 1)[1].startswith(local_values)
+    return True
+
+
+def portable_runner_defaults(runner: str, flags: list[str]) -> list[str]:
+    """Defaults for Beam's portable runners that make them work on one machine as-is.
+
+    Flink and Spark run Python code in a Docker SDK container unless told otherwise, which
+    an embedded cluster does not need: on an embedded ([local]/[auto], local[N]) master
+    the default here is LOOPBACK (SDK workers in this launcher process, which also keeps
+    the progress folder local). Prism's INFO log drowns the progress lines. Flags given
+    on the command line always win.
+    """
+    name = runner.rsplit(".", 1)[-1].lower()
+    defaults = []
+    embedded = ((name == "flinkrunner" and _is_local_master(flags, "--flink_master", ("[local]", "[auto]")))
+                or (name == "sparkrunner" and _is_local_master(flags, "--spark_master_url", ("local",))))
+    if embedded and not _has_flag(flags, "--environment_type"):
+        defaults.append("--environment_type=LOOPBACK")
+    if name == "prismrunner" and not _has_flag(flags, "--prism_log_level") \
+            and not os.environ.get("CLIPINDEX_DEBUG"):
+        defaults.append("--prism_log_level=warn")
+    return defaults
+
+
 def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:
     flags = list(beam_args)
     if args.runner:
-        flags = ["--runner", args.runner, *flags]
+        flags = ["--runner", args.runner, *portable_runner_defaults(args.runner, flags), *flags]
     elif args.workers > 1:
         flags += ["--direct_running_mode=multi_processing", f"--direct_num_workers={args.workers}"]
     return PipelineOptions(flags)
