@@ -49,15 +49,17 @@ def test_second_run_reads_only_what_changed(corpus_copy, tmp_path):
     assert first["reindexed"] == 12 and first["carried_forward"] == 0
 
     _add_clips(corpus_copy, 5, seed=41)
-    (corpus_copy / "clips" / "broken.mp4").write_text("not yet a video")
     second = _index(corpus_copy, tmp_path / "O")
-    assert second["changes"]["new"]["count"] == 6
-    assert second["reindexed"] == 6 and second["carried_forward"] == 12
-    assert second["matched"] == 18 and second["errors"] == 1
+    assert second["changes"]["new"]["count"] == 5
+    assert second["reindexed"] == 5 and second["carried_forward"] == 12 and second["matched"] == 17
     assert second["previous_run_id"] == first["run_id"]
-
     _index(corpus_copy, tmp_path / "full")
     assert_same_index(tmp_path / "O", tmp_path / "full")
+
+    (corpus_copy / "clips" / "broken.mp4").write_text("not yet a video")
+    broken_run = _index(corpus_copy, tmp_path / "O")
+    assert broken_run["reindexed"] == 1 and broken_run["errors"] == 1
+    assert broken_run["changes"]["newly_failing"] == [str(corpus_copy / "clips" / "broken.mp4")]
 
     # The broken file is fixed, one clip is removed, one is touched: only those are read.
     victim = sorted((corpus_copy / "clips").rglob("clip-*.mp4"))[0]
@@ -71,7 +73,7 @@ def test_second_run_reads_only_what_changed(corpus_copy, tmp_path):
     assert changes["removed"]["count"] == 1 and changes["changed"]["count"] == 1
     assert changes["retried_errors"]["count"] == 1 and changes["newly_fixed"] == [str(fixed)]
     assert third["reindexed"] == 2 and third["errors"] == 0
-    assert len(os.listdir(tmp_path / "O" / "runs")) == 3
+    assert len(os.listdir(tmp_path / "O" / "runs")) == 4
 
 
 def test_options_change_forces_a_full_reindex(corpus_copy, tmp_path):
