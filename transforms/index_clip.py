@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
-from typing import Union
+import traceback
+from typing import Optional, Union
 
 import av
 import numpy as np
@@ -17,7 +19,7 @@ import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.continuity import Continuity, measure
-from transforms.media_io import InputProblem, open_input
+from transforms.media_io import CountingReader, InputProblem, file_size_now, open_input
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import looks_like_media
@@ -25,6 +27,8 @@ from transforms.timeline import NO_TS, Timeline, from_index, from_packets
 
 IndexResult = Union[tuple[ClipRecord, pa.RecordBatch], ErrorRecord]
 HASH_CHUNK_BYTES = 1 << 20
+# FFmpeg demuxers of single pictures; `*_pipe` (png_pipe, jpeg_pipe, ...) too.
+STILL_IMAGE_FORMATS = ("image2", "image2pipe")
 
 
 def clip_id_for(uri: str) -> str:
@@ -50,22 +54,57 @@ class _Failure(Exception):
         self.kind, self.stage = kind, stage
 
 
-def sha256_of(uri: str) -> str:
-    reader, _ = open_input(uri)
+def sha256_of(reader: CountingReader, warnings: list[str]) -> Optional[str]:
+    """Hash the same bytes the timeline came from (the reader's fixed-size view)."""
+    reader.seek(0)
     digest = hashlib.sha256()
-    with reader:
-        while chunk := reader.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
+    hashed_bytes = 0
+    while chunk := reader.read(HASH_CHUNK_BYTES):
+        digest.update(chunk)
+        hashed_bytes += len(chunk)
+    if hashed_bytes != reader.size_bytes:
+        warnings.append(f"file shrank while being read: {reader.size_bytes} bytes when opened, "
+                        f"{hashed_bytes} readable; no sha256")
+        return None
     return digest.hexdigest()
+
+
+def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
+    now = file_size_now(uri)
+    if now is not None and now != size_bytes:
+        warnings.append(f"file changed size while being read ({size_bytes} -> {now} bytes); "
+                        f"indexed the first {size_bytes} bytes")
 
 
 def _open_container(reader) -> av.container.InputContainer:
     try:
-        return av.open(reader, mode="r")
+        # Cameras write tags in Latin-1 and damage garbles them: a bad tag must
+        # not make a readable clip unreadable, so undecodable bytes are replaced.
+        container = av.open(reader, mode="r", metadata_errors="replace")
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
         raise _Failure(kind, "open", ffmpeg_message(exc)) from None
+    format_name = container.format.name
+    if format_name in STILL_IMAGE_FORMATS or format_name.endswith("_pipe"):
+        # FFmpeg opens a PNG or JPEG named .mp4 as a one-frame "video".
+        container.close()
+        raise _Failure("not_media", "open", f"a still image ({format_name}), not a video")
+    return container
+
+
+def _check_video_header(container: av.container.InputContainer, config: IndexConfig) -> None:
+    """Refuse headers no frame can come from, before anything trusts them."""
+    if not container.streams.video:
+        raise _Failure("no_video_stream", "probe", "container has no video stream")
+    ctx = container.streams.video[0].codec_context
+    if ctx is None:
+        raise _Failure("corrupt", "probe", "video codec not recognised (damaged codec tag)")
+    if ctx.width < 1 or ctx.height < 1:
+        # FFmpeg zeroes a size it rejects (e.g. an SPS claiming 60000x60000).
+        raise _Failure("corrupt", "probe", f"header gives no usable frame size ({ctx.width}x{ctx.height})")
+    if ctx.width * ctx.height > config.max_pixels:
+        raise _Failure("corrupt", "probe", f"header claims implausible frame size {ctx.width}x{ctx.height}")
 
 
 def _timeline(container, stream, facts: StreamFacts, file_size: int,
@@ -121,13 +160,8 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     warnings: list[str] = []
     container = _open_container(reader)
     with container:
-        try:
-            facts = probe(container)
-        except LookupError:
-            raise _Failure("no_video_stream", "probe", "container has no video stream") from None
-        if facts.width * facts.height > config.max_pixels:
-            raise _Failure("corrupt", "probe",
-                           f"header claims implausible frame size {facts.width}x{facts.height}")
+        _check_video_header(container, config)
+        facts = probe(container)
         stream = container.streams.video[0]
         timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings)
     if timeline.frame_count == 0:
@@ -155,7 +189,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     if cont.missing_ts_count:
         warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
 
-    sha256 = sha256_of(info.uri) if config.hash == "sha256" else None
+    bytes_read = reader.bytes_read  # FFmpeg's reads only; the hash pass is separate
+    sha256 = sha256_of(reader, warnings) if config.hash == "sha256" else None
+    _note_size_change(info.uri, file_size, warnings)
     clip_id = clip_id_for(info.uri)
     av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None
     record = ClipRecord(
@@ -177,7 +213,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         max_gap_s=cont.max_gap_ts * tb, gap_total_s=cont.gap_total_ts * tb,
         nonmonotonic_dts_count=cont.nonmonotonic_dts_count,
         corrupt_packet_count=timeline.corrupt_packet_count, vfr=cont.vfr, truncated=truncated,
-        bytes_read=reader.bytes_read, index_wall_s=time.perf_counter() - started,
+        bytes_read=bytes_read, index_wall_s=time.perf_counter() - started,
         run_id=config.run_id, warnings=warnings,
     )
     return record, frames_batch(clip_id, timeline, cont, facts)
@@ -201,6 +237,14 @@ def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
         return error_record(info, "corrupt", "timeline", ffmpeg_message(exc), config.run_id)
     except OSError as exc:
         return error_record(info, "not_found", "read", f"{type(exc).__name__}: {exc}", config.run_id)
+    except Exception as exc:  # noqa: BLE001 - a bug met on hostile input must cost one row, not the run
+        return error_record(info, "internal", "index", _bug_report(exc), config.run_id)
+
+
+def _bug_report(exc: Exception) -> str:
+    """One line that lets a maintainer find the bug: the exception and where it was raised."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} (at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
 
 
 def result_is_error(result: IndexResult) -> bool:

@@ -58,10 +58,17 @@ def check_local_file(path: str) -> os.stat_result:
 
 
 class CountingReader(io.RawIOBase):
-    """A seekable reader that counts the bytes handed to FFmpeg."""
+    """A seekable reader that counts the bytes handed to FFmpeg.
 
-    def __init__(self, raw: BinaryIO):
+    It shows exactly the first `size_bytes` bytes of the file (its size when
+    opened): a file that grows while it is read (a recording still being
+    written) is indexed and hashed as the one consistent prefix that
+    `size_bytes` describes, never as a mix of two lengths.
+    """
+
+    def __init__(self, raw: BinaryIO, size_bytes: int):
         self._raw = raw
+        self.size_bytes = size_bytes
         self.bytes_read = 0
 
     def readable(self) -> bool:
@@ -71,7 +78,8 @@ class CountingReader(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
+        left = max(0, self.size_bytes - self._raw.tell())
+        data = self._raw.read(left if size is None or size < 0 else min(size, left))
         self.bytes_read += len(data)
         return data
 
@@ -81,6 +89,8 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:  # the end is where this view ends, not where the file is now
+            return self._raw.seek(self.size_bytes + offset, io.SEEK_SET)
         return self._raw.seek(offset, whence)
 
     def tell(self) -> int:
@@ -106,9 +116,9 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
         if size == 0:
             raw.close()
             raise InputProblem("empty_file", "object is empty (0 bytes)")
-        return CountingReader(raw), size
+        return CountingReader(raw, size), size
     path = local_path(uri)
-    st = check_local_file(path)
+    check_local_file(path)
     try:
         # O_NONBLOCK: a FIFO swapped in after the stat must not hang the worker.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -118,10 +128,16 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
         raise InputProblem("not_found", "file no longer exists") from None
     except OSError as exc:
         raise InputProblem("not_a_file", f"cannot open: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
         os.close(fd)
         raise InputProblem("not_a_file", "not a regular file")
-    return CountingReader(os.fdopen(fd, "rb", buffering=0)), st.st_size
+    # The size of the file actually opened (it may have changed since the stat).
+    size = opened.st_size
+    if size == 0:
+        os.close(fd)
+        raise InputProblem("empty_file", "file is empty (0 bytes)")
+    return CountingReader(os.fdopen(fd, "rb", buffering=0), size), size
 
 
 def file_size_now(uri: str) -> Optional[int]:
