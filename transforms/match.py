@@ -8,11 +8,11 @@ last snapshot). README "Design notes" explains the trade-off at scale.
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Iterable, Iterator
 
 from schemas import FileInfo
+from transforms.globbing import has_magic, iter_glob
 from transforms.media_io import is_remote, local_path
 
 
@@ -32,20 +32,16 @@ def _local_file_info(path: str) -> FileInfo:
 
 def _glob_local(pattern: str) -> Iterator[str]:
     pattern = os.path.expanduser(local_path(pattern))
-    if not glob.has_magic(pattern):
+    if not has_magic(pattern):
         if os.path.lexists(pattern):
             if os.path.isdir(pattern) and not os.path.islink(pattern):
                 yield from _glob_local(os.path.join(pattern, "**"))
             else:
                 yield pattern
         return
-    # Python's recursive `**` also matches zero directories, as shells with
-    # globstar and gsutil do: clips/**/*.mp4 includes clips/a.mp4.
-    trailing_globstar = pattern.rstrip("/").endswith("**")
-    for path in glob.iglob(pattern, recursive=True):
-        if trailing_globstar and os.path.isdir(path) and not os.path.islink(path):
-            continue  # a directory reached by `**` is a folder to walk, not an input
-        yield path
+    # Not glob.iglob: it follows directory symlinks, and one link back to a
+    # parent folder makes it walk forever (see transforms.globbing).
+    yield from iter_glob(pattern)
 
 
 def _glob_remote(pattern: str) -> Iterator[FileInfo]:

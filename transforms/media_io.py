@@ -49,6 +49,8 @@ def check_local_file(path: str) -> os.stat_result:
             raise InputProblem("not_a_file", "symlink loop") from None
         raise InputProblem("not_found", f"cannot stat: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
+        if os.path.islink(path):
+            raise InputProblem("not_a_file", "symlink to a directory (folders behind links are not walked)")
         raise InputProblem("not_a_file", "is a directory")
     if not stat.S_ISREG(st.st_mode):
         raise InputProblem("not_a_file", "not a regular file (FIFO, socket or device)")
