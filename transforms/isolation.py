@@ -6,13 +6,14 @@ process (`python -m transforms.isolation`) and sends it clips one at a time
 over a pipe. A child that dies becomes an error row of kind `crash` (with the
 signal); one that overruns its time budget is killed and becomes `timeout`.
 The child is reused across clips, so isolation costs a pickle round trip per
-clip, not a process start (see BENCHMARKS.md for the measured overhead).
+clip, not a process start (`python -m bench.isolation` measures the overhead).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import resource
 import select
 import signal
 import struct
@@ -26,6 +27,10 @@ from transforms.index_clip import IndexResult, error_record, index_file
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
 CLIPS_PER_CHILD = 5000
+# Starting the child (importing PyAV, numpy, pyarrow) is not charged to a clip's
+# budget; a child that cannot start within this is a broken worker, not a bad clip.
+STARTUP_TIMEOUT_S = 120.0
+_READY = "ready"
 # Time budget grows with file size: reading a large clip at a slow 20 MB/s.
 BUDGET_BYTES_PER_S = 20e6
 _HEADER = struct.Struct(">Q")
@@ -97,6 +102,15 @@ class IsolatedIndexer:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         self._served = 0
         _write_message(self._child.stdin, self._config)
+        # Wait for the child to be ready, so its start-up is not counted in the
+        # first clip's time budget (a small --clip-timeout-s would time it out).
+        ready, _, _ = select.select([self._child.stdout], [], [], STARTUP_TIMEOUT_S)
+        try:
+            if not ready or _read_message(self._child.stdout) != _READY:
+                raise EOFError("no ready message")
+        except (EOFError, pickle.UnpicklingError):
+            code = self._stop(kill=True)
+            raise RuntimeError(f"the isolated indexing process did not start (exit status {code})") from None
 
     def _stop(self, kill: bool = False) -> Optional[int]:
         child, self._child = self._child, None
@@ -117,7 +131,9 @@ class IsolatedIndexer:
                     stream.close()
 
     def index(self, info: FileInfo) -> IndexResult:
-        if self._child is None or self._served >= CLIPS_PER_CHILD:
+        # A child that died while idle (e.g. the OOM killer) is replaced before
+        # it can be blamed on the next clip.
+        if self._child is None or self._served >= CLIPS_PER_CHILD or self._child.poll() is not None:
             self._stop()
             self._start()
         child = self._child
@@ -156,8 +172,12 @@ def _serve() -> None:
     os.dup2(2, 1)
     protocol_in = os.fdopen(os.dup(0), "rb", buffering=0)
     quiet_ffmpeg()
+    # A crash inside FFmpeg must not leave a core dump the size of the process
+    # in the worker's folder; the error row already names the signal.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
         config = _read_message(protocol_in)
+        _write_message(protocol_out, _READY)
         while True:
             info = _read_message(protocol_in)
             _write_message(protocol_out, index_in_process(info, config))
