@@ -63,7 +63,8 @@ def matched_inputs(args: argparse.Namespace) -> list[FileInfo]:
         manifest = read_manifest(args.manifest)
         uris = [u for u in manifest.column("uri").to_pylist() if u]
         if not uris:
-            raise MatchProblem(f"manifest {args.manifest} has no `uri` values to index")
+            raise MatchProblem(f"manifest {args.manifest} has no `uri` column values; indexing needs "
+                               "each clip's uri (clip_id alone is enough only for reconcile)")
         return infos_for_uris(uris)
     check_output_outside_inputs(args.output, args.input)
     files = match_patterns(args.input)
