@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas import FileInfo, IndexConfig
-from tests.conftest import REPO
+from tests.conftest import REPO, without_root_bypass
 from tests.hostile_media import (
     audio_only_clip,
     cut_before_index,
@@ -64,21 +63,6 @@ EXPECTED = {
     "hang-me.mp4": "timeout",
     "recording.ts": "clip",                # grows while the run reads it
 }
-
-
-def _drop_root_bypass() -> list[str]:
-    """Command prefix that makes root obey file permissions (or [] when not root).
-
-    The venv's interpreter lives under /root, so running as `nobody` is not
-    possible here; instead the CLI keeps uid 0 but loses the two capabilities
-    that let root read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
-    """
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: root would read the unreadable file")
-    caps = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
 
 
 def _build_corpus(root) -> dict[str, bytes]:
@@ -135,7 +119,7 @@ def hostile_run(tmp_path_factory):
     built = _build_corpus(root)
     appender = _Appender(root / "clips" / "recording.ts", built["recording"])
     env = {**os.environ, CRASH_HOOK_ENV: "crash-me", HANG_HOOK_ENV: "hang-me"}
-    command = [*_drop_root_bypass(), sys.executable, "-m", "pipeline", "index",
+    command = [*without_root_bypass(), sys.executable, "-m", "pipeline", "index",
                "--input", str(root / "clips/**/*.mp4"), "--input", str(root / "clips/**/*.ts"),
                "--output", str(root / "index"), "--workers", "2", "--clip-timeout-s", "3", "--quiet"]
     appender.start()
