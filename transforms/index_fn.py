@@ -70,6 +70,7 @@ class IndexClipFn(beam.DoFn):
         quiet_ffmpeg()
         if self._config.isolation == "process":
             self._indexer = IsolatedIndexer(self._config)
+            self._indexer.start()
         self._progress = ProgressFile(self._config.progress_dir)
         self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
         self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
