@@ -60,15 +60,22 @@ def _in_process(files: list[FileInfo], config: IndexConfig) -> Sample:
     return Sample(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def _isolated(files: list[FileInfo], indexer: IsolatedIndexer) -> Sample:
-    pid = indexer.child_pid
-    child_cpu, child_wait = _schedstat_s(pid)
-    wall, cpu = time.perf_counter(), time.process_time()
-    for info in files:
-        indexer.index(info)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    assert indexer.child_pid == pid, "the child restarted: a healthy clip crashed it"
-    child_cpu_after, child_wait_after = _schedstat_s(pid)
+def _isolated(files: list[FileInfo], config: IndexConfig) -> Sample:
+    """One round through a fresh child, started (and warmed) before the clock runs."""
+    indexer = IsolatedIndexer(config)
+    try:
+        indexer.index(files[0])
+        pid = indexer.child_pid
+        child_cpu, child_wait = _schedstat_s(pid)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for info in files:
+            indexer.index(info)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if indexer.child_pid != pid:
+            raise RuntimeError("the child restarted: a healthy clip crashed it or hung")
+        child_cpu_after, child_wait_after = _schedstat_s(pid)
+    finally:
+        indexer.close()
     return Sample(wall, cpu + child_cpu_after - child_cpu, child_wait_after - child_wait)
 
 
@@ -77,17 +84,15 @@ def measure(corpus: str, rounds: int, tier: str) -> dict:
     config = IndexConfig(tier=tier, hash="sha256")
     quiet_ffmpeg()
     started = time.perf_counter()
-    indexer = IsolatedIndexer(config)
-    indexer.index(files[0])  # start the child, warm both ways' caches
+    first = IsolatedIndexer(config)
+    first.index(files[0])
     startup_s = time.perf_counter() - started
-    index_in_process(files[0], config)
+    first.close()
+    index_in_process(files[0], config)  # warm the in-process caches too
     none, process = [], []
-    try:
-        for _ in range(rounds):
-            none.append(_in_process(files, config))
-            process.append(_isolated(files, indexer))
-    finally:
-        indexer.close()
+    for _ in range(rounds):
+        none.append(_in_process(files, config))
+        process.append(_isolated(files, config))
     per_clip_ms = 1000 / len(files)
     best = {name: (min(s.wall_s for s in samples), min(s.cpu_s for s in samples))
             for name, samples in (("none", none), ("process", process))}
@@ -127,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=120, help="healthy clips (default: 120)")
     parser.add_argument("--hours", type=float, default=0.5, help="their total hours (default: 0.5)")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many (default: 3)")
+    parser.add_argument("--size", default="160x120",
+                        help="frame size WxH; small clips are the worst case (default: 160x120)")
     parser.add_argument("--tier", choices=("auto", "packets"), default="auto")
     parser.add_argument("--cli", action="store_true",
                         help="also time whole `clipindex index` runs in both modes (slower)")
@@ -135,10 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="exit 1 when isolation costs more CPU than this (default: 10)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="clipindex-bench-") as corpus:
-        synth(corpus, clips=args.clips, hours=args.hours, fps=30, seed=1)
+        synth(corpus, clips=args.clips, hours=args.hours, fps=30, size=args.size, seed=1)
         r = measure(corpus, args.rounds, args.tier)
         cli = measure_cli(corpus, args.rounds, args.workers) if args.cli else None
-    print(f"isolation cost, {r['clips']} healthy clips, tier {r['tier']}, best of {r['rounds']} "
+    print(f"isolation cost, {r['clips']} healthy {args.size} clips, tier {r['tier']}, best of {r['rounds']} "
           f"(load average {r['load_avg_1min']:.1f}):\n"
           f"  CPU  none {r['none_cpu_ms']:.2f} ms/clip, process {r['process_cpu_ms']:.2f} ms/clip, "
           f"ratio {r['cpu_ratio']:.3f}\n"

@@ -11,7 +11,7 @@ import hashlib
 import os
 import time
 import traceback
-from typing import Optional, Union
+from typing import Union
 
 import av
 import numpy as np
@@ -19,16 +19,13 @@ import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.continuity import Continuity, measure
-from transforms.media_io import CountingReader, InputProblem, file_size_now, open_input
+from transforms.media_io import InputProblem, file_size_now, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
-from transforms.sniff import looks_like_media
+from transforms.sniff import is_still_image, looks_like_media, video_header_problem
 from transforms.timeline import NO_TS, Timeline, from_index, from_packets
 
 IndexResult = Union[tuple[ClipRecord, pa.RecordBatch], ErrorRecord]
-HASH_CHUNK_BYTES = 1 << 20
-# FFmpeg demuxers of single pictures; `*_pipe` (png_pipe, jpeg_pipe, ...) too.
-STILL_IMAGE_FORMATS = ("image2", "image2pipe")
 
 
 def clip_id_for(uri: str) -> str:
@@ -54,21 +51,6 @@ class _Failure(Exception):
         self.kind, self.stage = kind, stage
 
 
-def sha256_of(reader: CountingReader, warnings: list[str]) -> Optional[str]:
-    """Hash the same bytes the timeline came from (the reader's fixed-size view)."""
-    reader.seek(0)
-    digest = hashlib.sha256()
-    hashed_bytes = 0
-    while chunk := reader.read(HASH_CHUNK_BYTES):
-        digest.update(chunk)
-        hashed_bytes += len(chunk)
-    if hashed_bytes != reader.size_bytes:
-        warnings.append(f"file shrank while being read: {reader.size_bytes} bytes when opened, "
-                        f"{hashed_bytes} readable; no sha256")
-        return None
-    return digest.hexdigest()
-
-
 def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
     now = file_size_now(uri)
     if now is not None and now != size_bytes:
@@ -86,25 +68,10 @@ def _open_container(reader) -> av.container.InputContainer:
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
         raise _Failure(kind, "open", ffmpeg_message(exc)) from None
     format_name = container.format.name
-    if format_name in STILL_IMAGE_FORMATS or format_name.endswith("_pipe"):
-        # FFmpeg opens a PNG or JPEG named .mp4 as a one-frame "video".
+    if is_still_image(format_name):
         container.close()
         raise _Failure("not_media", "open", f"a still image ({format_name}), not a video")
     return container
-
-
-def _check_video_header(container: av.container.InputContainer, config: IndexConfig) -> None:
-    """Refuse headers no frame can come from, before anything trusts them."""
-    if not container.streams.video:
-        raise _Failure("no_video_stream", "probe", "container has no video stream")
-    ctx = container.streams.video[0].codec_context
-    if ctx is None:
-        raise _Failure("corrupt", "probe", "video codec not recognised (damaged codec tag)")
-    if ctx.width < 1 or ctx.height < 1:
-        # FFmpeg zeroes a size it rejects (e.g. an SPS claiming 60000x60000).
-        raise _Failure("corrupt", "probe", f"header gives no usable frame size ({ctx.width}x{ctx.height})")
-    if ctx.width * ctx.height > config.max_pixels:
-        raise _Failure("corrupt", "probe", f"header claims implausible frame size {ctx.width}x{ctx.height}")
 
 
 def _timeline(container, stream, facts: StreamFacts, file_size: int,
@@ -160,7 +127,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     warnings: list[str] = []
     container = _open_container(reader)
     with container:
-        _check_video_header(container, config)
+        problem = video_header_problem(container, config.max_pixels)
+        if problem is not None:
+            raise _Failure(problem[0], "probe", problem[1])
         facts = probe(container)
         stream = container.streams.video[0]
         timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings)
@@ -190,7 +159,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
 
     bytes_read = reader.bytes_read  # FFmpeg's reads only; the hash pass is separate
-    sha256 = sha256_of(reader, warnings) if config.hash == "sha256" else None
+    sha256 = sha256_of(reader) if config.hash == "sha256" else None
+    if config.hash == "sha256" and sha256 is None:
+        warnings.append(f"file shrank while being read ({file_size} bytes when opened); no sha256")
     _note_size_change(info.uri, file_size, warnings)
     clip_id = clip_id_for(info.uri)
     av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None

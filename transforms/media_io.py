@@ -8,6 +8,7 @@ a faststart MP4), and remote objects are read by range rather than downloaded.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import stat
@@ -16,6 +17,7 @@ from typing import BinaryIO, Optional
 # FFmpeg asks for small reads; a larger buffer keeps remote round trips few
 # while still letting the header tier skip the media data.
 REMOTE_BUFFER_BYTES = 256 * 1024
+HASH_CHUNK_BYTES = 1 << 20
 
 
 class InputProblem(Exception):
@@ -140,6 +142,20 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
         os.close(fd)
         raise InputProblem("empty_file", "file is empty (0 bytes)")
     return CountingReader(os.fdopen(fd, "rb", buffering=0), size), size
+
+
+def sha256_of(reader: CountingReader) -> Optional[str]:
+    """Hash the reader's whole view: the bytes the timeline came from.
+
+    None when fewer bytes than the view's size could be read (the file shrank).
+    """
+    reader.seek(0)
+    digest = hashlib.sha256()
+    hashed_bytes = 0
+    while chunk := reader.read(HASH_CHUNK_BYTES):
+        digest.update(chunk)
+        hashed_bytes += len(chunk)
+    return digest.hexdigest() if hashed_bytes == reader.size_bytes else None
 
 
 def file_size_now(uri: str) -> Optional[int]:
