@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from schemas import FileInfo, IndexConfig
+from schemas import ErrorRecord, FileInfo, IndexConfig
 from tests.conftest import REPO, without_root_bypass
 from tests.hostile_media import (
     audio_only_clip,
@@ -146,6 +146,9 @@ def test_run_finishes_and_accounts_for_every_input(hostile_run):
     got.update({_name(root, e["uri"]): e["error_kind"] for e in errors})
     assert got == EXPECTED
     assert all(e["message"] and "\n" not in e["message"] for e in errors)
+    # FFmpeg's own chatter stays off (transforms.isolation.quiet_ffmpeg): no log lines
+    # like "[h264 @ 0x...] Invalid NAL unit size" or "moov atom not found".
+    assert " @ 0x" not in result.stderr and "moov atom" not in result.stderr, result.stderr[-2000:]
 
 
 def test_error_messages_say_what_happened(hostile_run):
@@ -227,3 +230,28 @@ def test_folder_loops_end_and_folders_named_like_clips_are_listed(tmp_path):
     assert found("**/*.mp4") == ["a/clip.mp4", "a/x.mp4"]        # named like a clip: listed
     assert found("**") == ["a/clip.mp4", "a/up", "b"]            # links listed, never walked
     assert found("*/*") == ["a/clip.mp4", "a/up"]                # plain folders are walked
+
+
+def test_queued_clips_survive_a_crash_and_a_hang(tmp_path, monkeypatch):
+    """With a clip queued behind the one being read, only the guilty clip gets the error row."""
+    monkeypatch.setenv(CRASH_HOOK_ENV, "crash-me")
+    monkeypatch.setenv(HANG_HOOK_ENV, "hang-me")
+    good = Path(make_clip(str(tmp_path / "good.mp4"))).read_bytes()
+    names = ["a.mp4", "crash-me.mp4", "b.mp4", "hang-me.mp4", "c.mp4"]
+    for name in names:
+        (tmp_path / name).write_bytes(good)
+    indexer = IsolatedIndexer(IndexConfig(clip_timeout_s=2))
+    rows = []
+    try:
+        for name in names:
+            indexer.submit(FileInfo(str(tmp_path / name), len(good), None))
+            while indexer.in_flight > 1:
+                rows.append(indexer.next_result())
+        while indexer.in_flight:
+            rows.append(indexer.next_result())
+    finally:
+        indexer.close()
+    got = [(os.path.basename(r.uri if isinstance(r, ErrorRecord) else r[0].uri),
+            r.error_kind if isinstance(r, ErrorRecord) else "clip") for r in rows]
+    assert got == [("a.mp4", "clip"), ("crash-me.mp4", "crash"), ("b.mp4", "clip"),
+                   ("hang-me.mp4", "timeout"), ("c.mp4", "clip")]

@@ -14,6 +14,9 @@ from typing import Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
@@ -22,6 +25,7 @@ FRAMES_TAG = "frames"
 ERRORS_TAG = "errors"
 NAMESPACE = "clipindex"
 PROGRESS_EVERY_S = 1.0
+QUEUED_CLIPS = 1  # clips waiting in the isolated child's pipe behind the one being read
 
 
 class ProgressFile:
@@ -60,6 +64,13 @@ class ProgressFile:
             self._path = None  # not a shared local folder (remote worker): stop trying
 
 
+def _in_global_window(output):
+    """finish_bundle has no input element to borrow a window from: clips live in the global one."""
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+    return WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
+
+
 class IndexClipFn(beam.DoFn):
     def __init__(self, config: IndexConfig):
         self._config = config
@@ -75,11 +86,27 @@ class IndexClipFn(beam.DoFn):
         self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
         self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
 
-    def process(self, info: FileInfo):
+    def start_bundle(self) -> None:
         if self._indexer is not None:
-            result = self._indexer.index(info)
-        else:
-            result = index_in_process(info, self._config)
+            self._indexer.discard_queued()  # left by a bundle that failed (it is retried whole)
+
+    def process(self, info: FileInfo):
+        if self._indexer is None:
+            yield from self._outputs(index_in_process(info, self._config))
+            return
+        # Keep one clip queued behind the one the child is reading (see IsolatedIndexer):
+        # rows come out one element late, and finish_bundle drains the last ones.
+        self._indexer.submit(info)
+        while self._indexer.in_flight > QUEUED_CLIPS:
+            yield from self._outputs(self._indexer.next_result())
+
+    def finish_bundle(self):
+        while self._indexer is not None and self._indexer.in_flight:
+            for output in self._outputs(self._indexer.next_result()):
+                yield _in_global_window(output)
+        self._progress.flush()
+
+    def _outputs(self, result):
         if isinstance(result, ErrorRecord):
             Metrics.counter(NAMESPACE, f"errors_{result.error_kind}").inc()
             self._progress.add(None)
@@ -91,9 +118,6 @@ class IndexClipFn(beam.DoFn):
         self._progress.add(clip.duration_s)
         yield clip
         yield beam.pvalue.TaggedOutput(FRAMES_TAG, frames)
-
-    def finish_bundle(self) -> None:
-        self._progress.flush()
 
     def teardown(self) -> None:
         if self._indexer is not None:
