@@ -4,10 +4,11 @@
 
 Indexes one synthetic corpus of healthy clips both ways in the same run,
 alternating the two each round so a busy machine slows both alike, and keeps
-the best of `--rounds` for each. The isolated way pays a pickle round trip per
+the best of `--rounds` for each. The isolated way (driven as the DoFn drives
+it, one clip queued behind the one being read) pays a pickle round trip per
 clip through the child's pipe (the FileInfo in; the ClipRecord and its frames,
-as Arrow IPC bytes, out) and two process hand-offs; the child's start-up is
-paid once per worker and reported apart.
+as Arrow IPC bytes, out) and a process hand-off; the child's start-up is paid
+once per worker and reported apart.
 
 Two ratios (process / none):
 * CPU: CPU seconds of the worker plus its child against the worker alone. This
@@ -32,6 +33,7 @@ import time
 
 from pipeline.synth import synth
 from schemas import FileInfo, IndexConfig
+from transforms.index_fn import QUEUED_CLIPS
 from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
 
 
@@ -69,8 +71,12 @@ def _isolated(files: list[FileInfo], config: IndexConfig) -> Sample:
         pid = indexer.child_pid
         child_cpu, child_wait = _schedstat_s(pid)
         wall, cpu = time.perf_counter(), time.process_time()
-        for info in files:
-            indexer.index(info)
+        for info in files:  # as the DoFn does: one clip queued behind the one being read
+            indexer.submit(info)
+            while indexer.in_flight > QUEUED_CLIPS:
+                indexer.next_result()
+        while indexer.in_flight:
+            indexer.next_result()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if indexer.child_pid != pid:
             raise RuntimeError("the child restarted: a healthy clip crashed it or hung")
