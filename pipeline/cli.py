@@ -93,6 +93,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.graph import DryRunOnly
     from pipeline.index_run import run_index
+    from pipeline.options import UsageProblem
     from transforms.manifest import ManifestProblem
     from transforms.match import MatchProblem
     from transforms.snapshot import OutputProblem
@@ -103,7 +104,7 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     except DryRunOnly as dry_run:
         print(f"clipindex: {dry_run}", file=sys.stderr)
         return EXIT_OK
-    except (MatchProblem, OutputProblem, ManifestProblem) as problem:
+    except (MatchProblem, OutputProblem, ManifestProblem, UsageProblem) as problem:
         return _fail_usage(str(problem))
     except InvariantBroken as broken:
         print(f"clipindex: run failed, nothing committed: {broken}", file=sys.stderr)

@@ -15,7 +15,7 @@ import time
 
 from pipeline import __version__
 from pipeline.graph import run_index_pipeline
-from pipeline.options import beam_options, index_config, options_key
+from pipeline.options import beam_options, check_beam_args, index_config, options_key
 from pipeline.progress import ProgressPrinter
 from schemas import SCHEMA_VERSION, FileInfo
 from transforms import storage
@@ -66,7 +66,8 @@ def matched_inputs(args: argparse.Namespace) -> list[FileInfo]:
         manifest = read_manifest(args.manifest)
         uris = [u for u in manifest.column("uri").to_pylist() if u]
         if not uris:
-            raise MatchProblem(f"manifest {args.manifest} has no `uri` values to index")
+            raise MatchProblem(f"manifest {args.manifest} has no `uri` column values; indexing needs "
+                               "each clip's uri (clip_id alone is enough only for reconcile)")
         return infos_for_uris(uris)
     check_output_outside_inputs(args.output, args.input)
     files = match_patterns(args.input)
@@ -92,6 +93,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Run one index pass; returns the committed run summary. Raises on bad input."""
+    check_beam_args(beam_args)
     check_writable(args.output)
     files = matched_inputs(args)
     started_at = dt.datetime.now(dt.timezone.utc)

@@ -193,6 +193,36 @@ def portable_runner_defaults(runner: str, flags: list[str]) -> list[str]:
     return defaults
 
 
+class UsageProblem(Exception):
+    """A flag neither clipindex nor Beam knows (exit 2)."""
+
+
+def check_beam_args(beam_args: list[str]) -> None:
+    """Refuse flags no Beam option class knows, instead of Beam's silent discard.
+
+    Beam drops unparseable flags with a log warning, so a typo such as
+    --clip-timout-s would quietly run with the default.
+    """
+    import logging
+
+    beam_logger = logging.getLogger("apache_beam.options.pipeline_options")
+    level = beam_logger.level
+    beam_logger.setLevel(logging.ERROR)
+    try:
+        options = PipelineOptions(list(beam_args))
+        unknown = set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options())
+    finally:
+        beam_logger.setLevel(level)
+    if unknown:
+        typed = {arg[2:].split("=", 1)[0].replace("-", "_"): arg.split("=", 1)[0]
+                 for arg in beam_args if arg.startswith("--")}
+        names = ", ".join(typed.get(name, "--" + name) for name in sorted(unknown))
+        raise UsageProblem(f"unknown option {names}: not a clipindex option nor a Beam pipeline option")
+    stray = [arg for arg in beam_args if not arg.startswith("-")]
+    if stray and not any(arg.startswith("--") for arg in beam_args):
+        raise UsageProblem(f"unexpected argument {stray[0]!r}")
+
+
 def beam_options(args: argparse.Namespace, beam_args: list[str]) -> PipelineOptions:
     flags = list(beam_args)
     if args.runner:

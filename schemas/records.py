@@ -134,7 +134,7 @@ class ErrorRecord:
     mtime_s: Optional[float]
     generation: Optional[str]
     error_kind: str
-    stage: str      # match | open | probe | timeline | hash | isolate
+    stage: str      # match | open | probe | timeline | hash | isolate | index (internal)
     message: str
     run_id: str
 

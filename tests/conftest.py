@@ -40,6 +40,21 @@ def corpus_copy(small_corpus, tmp_path):
     return target
 
 
+def without_root_bypass() -> list[str]:
+    """Command prefix that makes root obey file permissions ([] when not root).
+
+    The venv's interpreter lives under /root, so the CLI cannot run as
+    `nobody` here; instead it keeps uid 0 but loses the two capabilities that
+    let root read and write any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH).
+    """
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: root ignores file permissions")
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+
+
 def ffprobe_available() -> bool:
     return shutil.which("ffprobe") is not None
 

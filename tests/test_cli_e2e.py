@@ -106,3 +106,10 @@ def test_reconcile_mismatch_exits_1(indexed_40):
 def test_reconcile_on_empty_dir_exits_2(tmp_path):
     result = run_cli("reconcile", str(tmp_path))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_misspelt_option_is_refused_not_ignored(tmp_path, small_corpus):
+    result = run_cli("index", "--input", str(small_corpus / "clips/**"), "--output", str(tmp_path / "O"),
+                     "--clip-timout-s", "5")
+    assert result.returncode == 2 and "--clip-timout-s" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "O").exists()

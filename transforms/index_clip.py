@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
+import traceback
 from typing import Optional, Union
 
 import av
@@ -18,10 +20,10 @@ import pyarrow as pa
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
-from transforms.media_io import InputProblem, open_input
+from transforms.media_io import InputProblem, file_size_now, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
-from transforms.sniff import looks_like_media
+from transforms.sniff import is_still_image, looks_like_media, video_header_problem
 from transforms.thumbnails import ContactSheet, thumbnail_path
 from transforms.timeline import NO_TS, Timeline, from_index, from_packets
 from transforms.visual_qa import QaResult, SampleMode, analyze_reader
@@ -37,7 +39,6 @@ class IndexedClip:
 
 
 IndexResult = Union[IndexedClip, ErrorRecord]
-HASH_CHUNK_BYTES = 1 << 20
 # FFmpeg's read size. PyAV's default (32 KiB) is ~8 % of a one-minute 160x120
 # clip, when the header tier needs only the moov and one packet (~16 KiB).
 FFMPEG_BUFFER_BYTES = 16 * 1024
@@ -66,22 +67,27 @@ class _Failure(Exception):
         self.kind, self.stage = kind, stage
 
 
-def sha256_of(uri: str) -> str:
-    reader, _ = open_input(uri)
-    digest = hashlib.sha256()
-    with reader:
-        while chunk := reader.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
+    now = file_size_now(uri)
+    if now is not None and now != size_bytes:
+        warnings.append(f"file changed size while being read ({size_bytes} -> {now} bytes); "
+                        f"indexed the first {size_bytes} bytes")
 
 
 def _open_container(reader) -> av.container.InputContainer:
     try:
-        return av.open(reader, mode="r", buffer_size=FFMPEG_BUFFER_BYTES)
+        # Cameras write tags in Latin-1 and damage garbles them: a bad tag must
+        # not make a readable clip unreadable, so undecodable bytes are replaced.
+        container = av.open(reader, mode="r", buffer_size=FFMPEG_BUFFER_BYTES, metadata_errors="replace")
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
         raise _Failure(kind, "open", ffmpeg_message(exc)) from None
+    format_name = container.format.name
+    if is_still_image(format_name):
+        container.close()
+        raise _Failure("not_media", "open", f"a still image ({format_name}), not a video")
+    return container
 
 
 def _timeline(container, stream, facts: StreamFacts, file_size: int,
@@ -140,13 +146,10 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     warnings: list[str] = []
     container = _open_container(reader)
     with container:
-        try:
-            facts = probe(container)
-        except LookupError:
-            raise _Failure("no_video_stream", "probe", "container has no video stream") from None
-        if facts.width * facts.height > config.max_pixels:
-            raise _Failure("corrupt", "probe",
-                           f"header claims implausible frame size {facts.width}x{facts.height}")
+        problem = video_header_problem(container, config.max_pixels)
+        if problem is not None:
+            raise _Failure(problem[0], "probe", problem[1])
+        facts = probe(container)
         stream = container.streams.video[0]
         timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings)
     if timeline.frame_count == 0:
@@ -177,7 +180,11 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     if config.decode != "none":
         qa = _visual_qa(reader, clip_id, config, timeline, cont, tb, duration_s)
         warnings.extend(qa.warnings)
-    sha256 = sha256_of(info.uri) if config.hash == "sha256" else None
+    bytes_read = reader.bytes_read  # FFmpeg's reads (index, QA); the hash pass is separate
+    sha256 = sha256_of(reader) if config.hash == "sha256" else None
+    if config.hash == "sha256" and sha256 is None:
+        warnings.append(f"file shrank while being read ({file_size} bytes when opened); no sha256")
+    _note_size_change(info.uri, file_size, warnings)
     av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None
     record = ClipRecord(
         clip_id=clip_id, uri=info.uri, size_bytes=file_size, mtime_s=info.mtime_s,
@@ -198,7 +205,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         max_gap_s=cont.max_gap_ts * tb, gap_total_s=cont.gap_total_ts * tb,
         nonmonotonic_dts_count=cont.nonmonotonic_dts_count,
         corrupt_packet_count=timeline.corrupt_packet_count, vfr=cont.vfr, truncated=truncated,
-        bytes_read=reader.bytes_read, index_wall_s=time.perf_counter() - started,
+        bytes_read=bytes_read, index_wall_s=time.perf_counter() - started,
         run_id=config.run_id, warnings=warnings, **(qa.summary.clip_fields() if qa else {}),
     )
     return IndexedClip(record, frames_batch(clip_id, timeline, cont, facts), qa.samples if qa else None)
@@ -222,6 +229,14 @@ def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
         return error_record(info, "corrupt", "timeline", ffmpeg_message(exc), config.run_id)
     except OSError as exc:
         return error_record(info, "not_found", "read", f"{type(exc).__name__}: {exc}", config.run_id)
+    except Exception as exc:  # noqa: BLE001 - a bug met on hostile input must cost one row, not the run
+        return error_record(info, "internal", "index", _bug_report(exc), config.run_id)
+
+
+def _bug_report(exc: Exception) -> str:
+    """One line that lets a maintainer find the bug: the exception and where it was raised."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} (at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
 
 
 def result_is_error(result: IndexResult) -> bool:

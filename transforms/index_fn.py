@@ -15,6 +15,9 @@ from typing import Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
@@ -24,6 +27,7 @@ SAMPLES_TAG = "samples"
 ERRORS_TAG = "errors"
 NAMESPACE = "clipindex"
 PROGRESS_EVERY_S = 1.0
+QUEUED_CLIPS = 1  # clips waiting in the isolated child's pipe behind the one being read
 
 
 class ProgressFile:
@@ -62,6 +66,13 @@ class ProgressFile:
             self._path = None  # not a shared local folder (remote worker): stop trying
 
 
+def _in_global_window(output):
+    """finish_bundle has no input element to borrow a window from: clips live in the global one."""
+    if isinstance(output, beam.pvalue.TaggedOutput):
+        return beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
+    return WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
+
+
 class IndexClipFn(beam.DoFn):
     def __init__(self, config: IndexConfig):
         self._config = config
@@ -72,16 +83,33 @@ class IndexClipFn(beam.DoFn):
         quiet_ffmpeg()
         if self._config.isolation == "process":
             self._indexer = IsolatedIndexer(self._config)
+            self._indexer.start()
         self._progress = ProgressFile(self._config.progress_dir)
         self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
         self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
         self._samples = Metrics.counter(NAMESPACE, "frames_sampled")
 
-    def process(self, info: FileInfo):
+    def start_bundle(self) -> None:
         if self._indexer is not None:
-            result = self._indexer.index(info)
-        else:
-            result = index_in_process(info, self._config)
+            self._indexer.discard_queued()  # left by a bundle that failed (it is retried whole)
+
+    def process(self, info: FileInfo):
+        if self._indexer is None:
+            yield from self._outputs(index_in_process(info, self._config))
+            return
+        # Keep one clip queued behind the one the child is reading (see IsolatedIndexer):
+        # rows come out one element late, and finish_bundle drains the last ones.
+        self._indexer.submit(info)
+        while self._indexer.in_flight > QUEUED_CLIPS:
+            yield from self._outputs(self._indexer.next_result())
+
+    def finish_bundle(self):
+        while self._indexer is not None and self._indexer.in_flight:
+            for output in self._outputs(self._indexer.next_result()):
+                yield _in_global_window(output)
+        self._progress.flush()
+
+    def _outputs(self, result):
         if isinstance(result, ErrorRecord):
             Metrics.counter(NAMESPACE, f"errors_{result.error_kind}").inc()
             self._progress.add(None)
@@ -95,9 +123,6 @@ class IndexClipFn(beam.DoFn):
         if result.samples is not None:
             self._samples.inc(result.samples.num_rows)
             yield beam.pvalue.TaggedOutput(SAMPLES_TAG, result.samples)
-
-    def finish_bundle(self) -> None:
-        self._progress.flush()
 
     def teardown(self) -> None:
         if self._indexer is not None:

@@ -6,13 +6,16 @@ process (`python -m transforms.isolation`) and sends it clips one at a time
 over a pipe. A child that dies becomes an error row of kind `crash` (with the
 signal); one that overruns its time budget is killed and becomes `timeout`.
 The child is reused across clips, so isolation costs a pickle round trip per
-clip, not a process start (see BENCHMARKS.md for the measured overhead).
+clip, not a process start (`python -m bench.isolation` measures the overhead).
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import os
 import pickle
+import resource
 import select
 import signal
 import struct
@@ -21,11 +24,17 @@ import sys
 import time
 from typing import BinaryIO, Optional
 
+import pyarrow as pa
+
 from schemas import FileInfo, IndexConfig
-from transforms.index_clip import IndexResult, error_record, index_file
+from transforms.index_clip import IndexedClip, IndexResult, error_record, index_file
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
 CLIPS_PER_CHILD = 5000
+# Starting the child (importing PyAV, numpy, pyarrow) is not charged to a clip's
+# budget; a child that cannot start within this is a broken worker, not a bad clip.
+STARTUP_TIMEOUT_S = 120.0
+_READY = "ready"
 # Time budget grows with file size: reading a large clip at a slow 20 MB/s.
 BUDGET_BYTES_PER_S = 20e6
 _HEADER = struct.Struct(">Q")
@@ -42,7 +51,10 @@ def time_budget_s(info: FileInfo, config: IndexConfig) -> float:
 
 def _write_message(stream: BinaryIO, obj) -> None:
     payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(payload)) + payload)
+    # Unbuffered pipes may take a large message (an hour of frames) in parts.
+    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    while view:
+        view = view[stream.write(view):]
     stream.flush()
 
 
@@ -60,6 +72,33 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
 def _read_message(stream: BinaryIO):
     (size,) = _HEADER.unpack(_read_exact(stream, _HEADER.size))
     return pickle.loads(_read_exact(stream, size))
+
+
+def _to_ipc(batch: Optional[pa.RecordBatch]) -> Optional[bytes]:
+    if batch is None:
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue()
+
+
+def _from_ipc(data: Optional[bytes]) -> Optional[pa.RecordBatch]:
+    return None if data is None else pa.ipc.open_stream(data).read_next_batch()
+
+
+def _encode_result(result: IndexResult):
+    """Batches cross the pipe as Arrow IPC bytes: about 3x cheaper than pickling a RecordBatch."""
+    if isinstance(result, IndexedClip):
+        return result.clip, _to_ipc(result.frames), _to_ipc(result.samples)
+    return result
+
+
+def _decode_result(message) -> IndexResult:
+    if isinstance(message, tuple):
+        clip, frames_ipc, samples_ipc = message
+        return IndexedClip(clip, _from_ipc(frames_ipc), _from_ipc(samples_ipc))
+    return message
 
 
 def quiet_ffmpeg() -> None:
@@ -83,20 +122,65 @@ def index_in_process(info: FileInfo, config: IndexConfig) -> IndexResult:
     return index_file(info, config)
 
 
+@dataclasses.dataclass
+class _InFlight:
+    info: FileInfo
+    budget_s: float
+    started: float  # monotonic time the child could begin it
+
+
 class IsolatedIndexer:
-    """A supervised child process that indexes clips one at a time."""
+    """A supervised child process that indexes clips in order, one at a time.
+
+    `index()` is one clip in, one row out. `submit()` / `next_result()` let a
+    caller keep one clip queued in the pipe behind the one being read, so the
+    child goes straight on to it: one process hand-off per clip instead of
+    two, and the caller's own work overlaps the child's. Rows come back in
+    submission order; when the child dies or hangs, only the clip it was
+    reading gets the `crash` / `timeout` row, and the queued ones are sent
+    again to a fresh child.
+    """
 
     def __init__(self, config: IndexConfig):
         self._config = config
         self._child: Optional[subprocess.Popen] = None
+        self._ready = False
         self._served = 0
+        self._in_flight: collections.deque[_InFlight] = collections.deque()
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the child now without waiting: its imports overlap the worker's own start-up."""
+        if self._child is None:
+            self._spawn()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def child_pid(self) -> Optional[int]:
+        """The running child's pid (benchmarks read its CPU time), or None."""
+        return self._child.pid if self._child is not None else None
+
+    def _spawn(self) -> None:
         self._child = subprocess.Popen(
             [sys.executable, "-m", "transforms.isolation"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self._ready = False
         self._served = 0
         _write_message(self._child.stdin, self._config)
+
+    def _await_ready(self) -> None:
+        # The child's start-up is not counted in the first clip's time budget
+        # (a small --clip-timeout-s would otherwise time out a healthy clip).
+        ready, _, _ = select.select([self._child.stdout], [], [], STARTUP_TIMEOUT_S)
+        try:
+            if not ready or _read_message(self._child.stdout) != _READY:
+                raise EOFError("no ready message")
+        except (EOFError, pickle.UnpicklingError):
+            code = self._stop(kill=True)
+            raise RuntimeError(f"the isolated indexing process did not start (exit status {code})") from None
+        self._ready = True
 
     def _stop(self, kill: bool = False) -> Optional[int]:
         child, self._child = self._child, None
@@ -116,27 +200,71 @@ class IsolatedIndexer:
                 if not stream.closed:
                     stream.close()
 
-    def index(self, info: FileInfo) -> IndexResult:
-        if self._child is None or self._served >= CLIPS_PER_CHILD:
+    def submit(self, info: FileInfo) -> None:
+        """Queue a clip for the child; its row comes from a later `next_result()`."""
+        if not self._in_flight and (self._child is None or self._served >= CLIPS_PER_CHILD
+                                    or self._child.poll() is not None):
+            # Idle: a child that died meanwhile (e.g. the OOM killer) is replaced
+            # before it can be blamed on this clip.
             self._stop()
-            self._start()
-        child = self._child
-        budget_s = time_budget_s(info, self._config)
+            self._spawn()
+        if not self._ready:
+            self._await_ready()
+        self._send(info)
+
+    def _send(self, info: FileInfo) -> None:
+        started = time.monotonic()  # only counts for the head; later ones reset it below
+        self._in_flight.append(_InFlight(info, time_budget_s(info, self._config), started))
         try:
-            _write_message(child.stdin, info)
-            ready, _, _ = select.select([child.stdout], [], [], budget_s)
+            _write_message(self._child.stdin, info)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the child died on an earlier clip: next_result() names that one
+
+    def next_result(self) -> IndexResult:
+        """The row of the oldest submitted clip (blocks until it is ready or over budget)."""
+        head = self._in_flight[0]
+        remaining_s = head.budget_s - (time.monotonic() - head.started)
+        try:
+            ready, _, _ = select.select([self._child.stdout], [], [], max(0.0, remaining_s))
             if not ready:
                 self._stop(kill=True)
-                return error_record(info, "timeout", "isolate",
-                                    f"indexing took longer than {budget_s:.0f} s", self._config.run_id)
-            result = _read_message(child.stdout)
+                return self._replace_child(head, "timeout", f"indexing took longer than {head.budget_s:.0f} s")
+            result = _decode_result(_read_message(self._child.stdout))
         except (EOFError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError):
-            code = self._stop(kill=False)
-            return error_record(info, "crash", "isolate", _describe_exit(code), self._config.run_id)
+            return self._replace_child(head, "crash", _describe_exit(self._stop(kill=False)))
+        self._in_flight.popleft()
         self._served += 1
+        if self._in_flight:
+            self._in_flight[0].started = time.monotonic()  # the child goes straight on to it
         return result
 
+    def _replace_child(self, head: _InFlight, kind: str, message: str) -> IndexResult:
+        """Blame the clip being read; give the queued ones to a fresh child."""
+        self._in_flight.popleft()
+        queued = [entry.info for entry in self._in_flight]
+        self._in_flight.clear()
+        if queued:
+            self._spawn()
+            self._await_ready()
+            for info in queued:
+                self._send(info)
+        return error_record(head.info, kind, "isolate", message, self._config.run_id)
+
+    def index(self, info: FileInfo) -> IndexResult:
+        """One clip in, its row out (nothing may be queued)."""
+        if self._in_flight:
+            raise RuntimeError("index() while clips are queued: drain them with next_result()")
+        self.submit(info)
+        return self.next_result()
+
+    def discard_queued(self) -> None:
+        """Forget queued clips (their bundle failed and will be retried)."""
+        if self._in_flight:
+            self._in_flight.clear()
+            self._stop(kill=True)
+
     def close(self) -> None:
+        self._in_flight.clear()
         self._stop()
 
 
@@ -156,11 +284,15 @@ def _serve() -> None:
     os.dup2(2, 1)
     protocol_in = os.fdopen(os.dup(0), "rb", buffering=0)
     quiet_ffmpeg()
+    # A crash inside FFmpeg must not leave a core dump the size of the process
+    # in the worker's folder; the error row already names the signal.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     try:
         config = _read_message(protocol_in)
+        _write_message(protocol_out, _READY)
         while True:
             info = _read_message(protocol_in)
-            _write_message(protocol_out, index_in_process(info, config))
+            _write_message(protocol_out, _encode_result(index_in_process(info, config)))
     except EOFError:
         return
 

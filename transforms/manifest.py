@@ -100,7 +100,10 @@ def read_manifest(path: str, require_duration: bool = False) -> pa.Table:
     """Validated manifest rows as an Arrow table with MANIFEST_SCHEMA."""
     data = _open_bytes(path)
     if data[:4] == b"PAR1":
-        table = pq.read_table(pa.BufferReader(data))
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except pa.ArrowException as exc:
+            raise ManifestProblem(f"manifest {path} is not a readable Parquet file ({exc})") from None
         columns = table.column_names
         rows = [{k: (None if v is None else str(v) if not isinstance(v, dt.datetime) else v.isoformat())
                  for k, v in row.items()} for row in table.to_pylist()]

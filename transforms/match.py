@@ -8,12 +8,12 @@ last snapshot). README "Design notes" explains the trade-off at scale.
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import Iterable, Iterator
 
 from schemas import FileInfo
-from transforms.media_io import is_remote, local_path
+from transforms.globbing import has_magic, iter_glob
+from transforms.media_io import is_remote, local_path, remote_metadata
 
 
 LISTING_THREADS = 32
@@ -35,20 +35,16 @@ def _local_file_info(path: str) -> FileInfo:
 
 def _glob_local(pattern: str) -> Iterator[str]:
     pattern = os.path.expanduser(local_path(pattern))
-    if not glob.has_magic(pattern):
+    if not has_magic(pattern):
         if os.path.lexists(pattern):
             if os.path.isdir(pattern) and not os.path.islink(pattern):
                 yield from _glob_local(os.path.join(pattern, "**"))
             else:
                 yield pattern
         return
-    # Python's recursive `**` also matches zero directories, as shells with
-    # globstar and gsutil do: clips/**/*.mp4 includes clips/a.mp4.
-    trailing_globstar = pattern.rstrip("/").endswith("**")
-    for path in glob.iglob(pattern, recursive=True):
-        if trailing_globstar and os.path.isdir(path) and not os.path.islink(path):
-            continue  # a directory reached by `**` is a folder to walk, not an input
-        yield path
+    # Not glob.iglob: it follows directory symlinks, and one link back to a
+    # parent folder makes it walk forever (see transforms.globbing).
+    yield from iter_glob(pattern)
 
 
 def _glob_remote(pattern: str) -> Iterator[FileInfo]:
@@ -125,10 +121,8 @@ def _remote_info(uri: str) -> FileInfo:
         from transforms.gcs import object_info
 
         return object_info(uri)
-    from apache_beam.io.filesystems import FileSystems
-
     try:
-        meta = FileSystems.metadata(uri)
+        meta = remote_metadata(uri)
     except OSError:
         return FileInfo(uri, None, None)
     return FileInfo(uri, meta.size_in_bytes, meta.last_updated_in_seconds)

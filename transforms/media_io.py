@@ -8,6 +8,7 @@ a faststart MP4), and remote objects are read by range rather than downloaded.
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import os
 import stat
@@ -22,6 +23,7 @@ REMOTE_CHUNK_MAX_BYTES = 1024 * 1024
 
 def remote_chunk_bytes(size_bytes: int) -> int:
     return max(REMOTE_CHUNK_MIN_BYTES, min(REMOTE_CHUNK_MAX_BYTES, size_bytes // 64))
+HASH_CHUNK_BYTES = 1 << 20
 
 
 class InputProblem(Exception):
@@ -55,6 +57,8 @@ def check_local_file(path: str) -> os.stat_result:
             raise InputProblem("not_a_file", "symlink loop") from None
         raise InputProblem("not_found", f"cannot stat: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
+        if os.path.islink(path):
+            raise InputProblem("not_a_file", "symlink to a directory (folders behind links are not walked)")
         raise InputProblem("not_a_file", "is a directory")
     if not stat.S_ISREG(st.st_mode):
         raise InputProblem("not_a_file", "not a regular file (FIFO, socket or device)")
@@ -64,10 +68,17 @@ def check_local_file(path: str) -> os.stat_result:
 
 
 class CountingReader(io.RawIOBase):
-    """A seekable reader that counts the bytes handed to FFmpeg."""
+    """A seekable reader that counts the bytes handed to FFmpeg.
 
-    def __init__(self, raw: BinaryIO):
+    It shows exactly the first `size_bytes` bytes of the file (its size when
+    opened): a file that grows while it is read (a recording still being
+    written) is indexed and hashed as the one consistent prefix that
+    `size_bytes` describes, never as a mix of two lengths.
+    """
+
+    def __init__(self, raw: BinaryIO, size_bytes: int):
         self._raw = raw
+        self.size_bytes = size_bytes
         self.bytes_read = 0
 
     def readable(self) -> bool:
@@ -77,7 +88,8 @@ class CountingReader(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        data = self._raw.read(size)
+        left = max(0, self.size_bytes - self._raw.tell())
+        data = self._raw.read(left if size is None or size < 0 else min(size, left))
         self.bytes_read += len(data)
         return data
 
@@ -87,6 +99,8 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:  # the end is where this view ends, not where the file is now
+            return self._raw.seek(self.size_bytes + offset, io.SEEK_SET)
         return self._raw.seek(offset, whence)
 
     def tell(self) -> int:
@@ -105,11 +119,10 @@ class BlockCacheReader(CountingReader):
     `bytes_read` counts bytes fetched from storage.
     """
 
-    MAX_CACHED_BLOCKS = 256
+    MAX_CACHED_BYTES = 16 * 1024 * 1024  # memory stays bounded whatever the object's size
 
     def __init__(self, raw: BinaryIO, size_bytes: int, block_bytes: int):
-        super().__init__(raw)
-        self._size = size_bytes
+        super().__init__(raw, size_bytes)
         self._block = block_bytes
         self._blocks: dict[int, bytes] = {}
         self._pos = 0
@@ -117,7 +130,7 @@ class BlockCacheReader(CountingReader):
     def _fetch(self, number: int) -> bytes:
         block = self._blocks.get(number)
         if block is None:
-            if len(self._blocks) >= self.MAX_CACHED_BLOCKS:
+            if len(self._blocks) * self._block >= self.MAX_CACHED_BYTES:
                 self._blocks.pop(next(iter(self._blocks)))
             self._raw.seek(number * self._block)
             block = self._raw.read(self._block)
@@ -126,7 +139,7 @@ class BlockCacheReader(CountingReader):
         return block
 
     def read(self, size: int = -1) -> bytes:
-        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        end = self.size_bytes if size is None or size < 0 else min(self.size_bytes, self._pos + size)
         parts = []
         while self._pos < end:
             number, offset = divmod(self._pos, self._block)
@@ -139,7 +152,7 @@ class BlockCacheReader(CountingReader):
         return b"".join(parts)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size_bytes}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
@@ -154,7 +167,7 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
     if is_remote(uri):
         return _open_other_remote(uri)
     path = local_path(uri)
-    st = check_local_file(path)
+    check_local_file(path)
     try:
         # O_NONBLOCK: a FIFO swapped in after the stat must not hang the worker.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -164,24 +177,44 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
         raise InputProblem("not_found", "file no longer exists") from None
     except OSError as exc:
         raise InputProblem("not_a_file", f"cannot open: {exc.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
         os.close(fd)
         raise InputProblem("not_a_file", "not a regular file")
-    return CountingReader(os.fdopen(fd, "rb", buffering=0)), st.st_size
+    # The size of the file actually opened (it may have changed since the stat).
+    size = opened.st_size
+    if size == 0:
+        os.close(fd)
+        raise InputProblem("empty_file", "file is empty (0 bytes)")
+    return CountingReader(os.fdopen(fd, "rb", buffering=0), size), size
+
+
+def sha256_of(reader: CountingReader) -> Optional[str]:
+    """Hash the reader's whole view: the bytes the timeline came from.
+
+    None when fewer bytes than the view's size could be read (the file shrank).
+    """
+    reader.seek(0)
+    digest = hashlib.sha256()
+    hashed_bytes = 0
+    while chunk := reader.read(HASH_CHUNK_BYTES):
+        digest.update(chunk)
+        hashed_bytes += len(chunk)
+    return digest.hexdigest() if hashed_bytes == reader.size_bytes else None
 
 
 def _open_other_remote(uri: str) -> tuple[CountingReader, int]:
     from apache_beam.io.filesystems import FileSystems
 
     try:
-        size = FileSystems.metadata(uri).size_in_bytes
+        size = remote_metadata(uri).size_in_bytes
         raw = FileSystems.open(uri, compression_type="uncompressed")
     except OSError as exc:
         raise InputProblem("not_found", f"cannot open object: {exc}") from None
     if size == 0:
         raw.close()
         raise InputProblem("empty_file", "object is empty (0 bytes)")
-    return CountingReader(raw), size
+    return CountingReader(raw, size), size
 
 
 def _open_gcs(uri: str) -> tuple[CountingReader, int]:
@@ -200,12 +233,24 @@ def _open_gcs(uri: str) -> tuple[CountingReader, int]:
     return BlockCacheReader(raw, info.size_bytes, block_bytes), info.size_bytes
 
 
+def remote_metadata(uri: str):
+    """Beam's FileMetadata of one remote object (raises FileNotFoundError if absent)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    found = FileSystems.match([uri])[0].metadata_list
+    if not found:
+        raise FileNotFoundError(uri)
+    return found[0]
+
+
 def file_size_now(uri: str) -> Optional[int]:
     try:
-        if is_remote(uri):
-            from apache_beam.io.filesystems import FileSystems
+        if uri.startswith("gs://"):
+            from transforms.gcs import object_info
 
-            return FileSystems.metadata(uri).size_in_bytes
+            return object_info(uri).size_bytes
+        if is_remote(uri):
+            return remote_metadata(uri).size_in_bytes
         return os.stat(local_path(uri)).st_size
     except OSError:
         return None

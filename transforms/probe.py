@@ -65,7 +65,8 @@ def _audio_facts(container, audio) -> tuple[Optional[str], Optional[float]]:
         duration_s = float(audio.duration * audio.time_base)
     elif container.duration:
         duration_s = container.duration / av.time_base
-    return audio.codec_context.name, duration_s
+    # A damaged codec tag leaves no codec context; the video is still indexable.
+    return (audio.codec_context.name if audio.codec_context else None), duration_s
 
 
 def probe(container: av.container.InputContainer) -> StreamFacts:

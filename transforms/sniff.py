@@ -3,9 +3,16 @@
 When FFmpeg cannot open a file, the error kind depends on whether the bytes
 look like a video container (then it is `corrupt`, e.g. an MP4 cut before its
 `moov`) or like anything else (`not_media`, e.g. a text file named .mp4).
+When it can, a still image or a video header nothing can be read from is
+still refused here, before anything trusts the header.
 """
 
 from __future__ import annotations
+
+from typing import Optional
+
+# FFmpeg demuxers of single pictures; `*_pipe` (png_pipe, jpeg_pipe, ...) too.
+STILL_IMAGE_FORMATS = ("image2", "image2pipe")
 
 _SIGNATURES = (
     (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"), (4, b"skip"),
@@ -24,3 +31,23 @@ def looks_like_media(head: bytes) -> bool:
             return True
     # MPEG-TS: a sync byte every 188 bytes.
     return len(head) >= 377 and head[0] == head[188] == head[376] == 0x47
+
+
+def is_still_image(format_name: str) -> bool:
+    """FFmpeg opens a PNG or JPEG named .mp4 as a one-frame "video"; it is not one."""
+    return format_name in STILL_IMAGE_FORMATS or format_name.endswith("_pipe")
+
+
+def video_header_problem(container, max_pixels: int) -> Optional[tuple[str, str]]:
+    """(error_kind, message) when no frame can come from this header, else None."""
+    if not container.streams.video:
+        return "no_video_stream", "container has no video stream"
+    ctx = container.streams.video[0].codec_context
+    if ctx is None:
+        return "corrupt", "video codec not recognised (damaged codec tag)"
+    if ctx.width < 1 or ctx.height < 1:
+        # FFmpeg zeroes a size it rejects (e.g. an SPS claiming 60000x60000).
+        return "corrupt", f"header gives no usable frame size ({ctx.width}x{ctx.height})"
+    if ctx.width * ctx.height > max_pixels:
+        return "corrupt", f"header claims implausible frame size {ctx.width}x{ctx.height}"
+    return None
