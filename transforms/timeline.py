@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 from typing import Optional
 
 import av
@@ -52,13 +54,17 @@ class IndexVerdict:
     beyond_eof_count: int = 0
 
 
+_ENTRY_FIELDS = operator.attrgetter("timestamp", "pos", "size", "flags")
+
+
 def _entry_arrays(entries) -> tuple[np.ndarray, ...]:
-    count = len(entries)
-    timestamps = np.fromiter((e.timestamp for e in entries), np.int64, count)
-    positions = np.fromiter((e.pos for e in entries), np.int64, count)
-    sizes = np.fromiter((e.size for e in entries), np.int64, count)
-    flags = np.fromiter((e.flags for e in entries), np.int64, count)
-    return timestamps, positions, sizes, flags
+    # One pass over one slice: `entries[:]` builds every IndexEntry in Cython,
+    # about 5x faster than iterating (and 4 passes were 4x that again); this
+    # read is most of the header tier's cost per clip (BENCHMARKS.md).
+    listed = entries[:]
+    flat = itertools.chain.from_iterable(map(_ENTRY_FIELDS, listed))
+    rows = np.fromiter(flat, np.int64, 4 * len(listed)).reshape(-1, 4)
+    return rows[:, 0].copy(), rows[:, 1].copy(), rows[:, 2].copy(), rows[:, 3].copy()
 
 
 def judge_index(facts: StreamFacts, entry_count: int, last_byte: int, file_size: int,
