@@ -21,7 +21,9 @@ import sys
 import time
 from typing import BinaryIO, Optional
 
-from schemas import FileInfo, IndexConfig
+import pyarrow as pa
+
+from schemas import FRAMES_SCHEMA, FileInfo, IndexConfig
 from transforms.index_clip import IndexResult, error_record, index_file
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
@@ -60,6 +62,21 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
 def _read_message(stream: BinaryIO):
     (size,) = _HEADER.unpack(_read_exact(stream, _HEADER.size))
     return pickle.loads(_read_exact(stream, size))
+
+
+def _encode_result(result: IndexResult):
+    """Frames cross the pipe as one Arrow IPC message: ~10x cheaper than pickling a RecordBatch."""
+    if isinstance(result, tuple):
+        clip, frames = result
+        return clip, frames.serialize()
+    return result
+
+
+def _decode_result(message) -> IndexResult:
+    if isinstance(message, tuple):
+        clip, payload = message
+        return clip, pa.ipc.read_record_batch(payload, FRAMES_SCHEMA)
+    return message
 
 
 def quiet_ffmpeg() -> None:
@@ -129,7 +146,7 @@ class IsolatedIndexer:
                 self._stop(kill=True)
                 return error_record(info, "timeout", "isolate",
                                     f"indexing took longer than {budget_s:.0f} s", self._config.run_id)
-            result = _read_message(child.stdout)
+            result = _decode_result(_read_message(child.stdout))
         except (EOFError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError):
             code = self._stop(kill=False)
             return error_record(info, "crash", "isolate", _describe_exit(code), self._config.run_id)
@@ -160,7 +177,7 @@ def _serve() -> None:
         config = _read_message(protocol_in)
         while True:
             info = _read_message(protocol_in)
-            _write_message(protocol_out, index_in_process(info, config))
+            _write_message(protocol_out, _encode_result(index_in_process(info, config)))
     except EOFError:
         return
 
