@@ -39,9 +39,9 @@ WORK_DIR = os.path.join(BENCH_DIR, "work")
 RESULTS_DIR = os.path.join(BENCH_DIR, "results")
 
 
-def env() -> dict:
-    """Beam workers and the isolation child import this checkout's packages."""
-    return {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def env(repo: str = REPO) -> dict:
+    """Beam workers and the isolation child import this checkout's packages (or `repo`'s)."""
+    return {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def ensure_corpus(corpus: str, clips: int, hours: float, fps: int, size: str) -> dict:
@@ -96,18 +96,18 @@ def _check(measured: Measured, what: str) -> None:
 
 
 def run_clipindex(corpus: str, out_dir: str, tier: str, hash_mode: str, workers: int,
-                  isolation: str = "process") -> dict:
+                  isolation: str = "process", repo: Optional[str] = None) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     measured = run_measured([sys.executable, "-m", "pipeline", "index", "--input",
                              os.path.join(corpus, "clips", "**", "*.mp4"), "--output", out_dir,
                              "--tier", tier, "--hash", hash_mode, "--isolation", isolation,
-                             "--workers", str(workers), "--quiet"], env=env(), cwd=REPO)
+                             "--workers", str(workers), "--quiet"], env=env(repo or REPO), cwd=repo or REPO)
     _check(measured, f"clipindex index --tier {tier}")
     with open(os.path.join(out_dir, "run.json"), encoding="utf-8") as handle:
         run = json.load(handle)
     totals = clips_table_totals(out_dir)
     name = f"clipindex {tier}" + (" sha256" if hash_mode == "sha256" else "") + (
-        " no-isolation" if isolation == "none" else "")
+        " no-isolation" if isolation == "none" else "") + (" @" + os.path.basename(repo) if repo else "")
     row = result_row(name, measured, run["indexed"], run["total_hours"], run["total_frames"],
                      {"tier": tier, "hash": hash_mode, "isolation": isolation, "errors": run["errors"],
                       "run_wall_s": run["wall_s"], "bytes_read": totals["bytes_read"],
@@ -152,7 +152,7 @@ def ratios(results: dict[str, dict], tiers: list[str]) -> dict:
     return out
 
 
-def contenders(args, tiers: list[str]) -> list[tuple]:
+def contenders(args, tiers: list[str], attempt: int) -> list[tuple]:
     plan = []
     for tier in tiers:
         plan.append(("clipindex", tier, "none", "process"))
@@ -160,7 +160,9 @@ def contenders(args, tiers: list[str]) -> list[tuple]:
         plan.append(("clipindex", "header", "sha256", "process"))
     if args.no_isolation:
         plan.append(("clipindex", "header", "none", "none"))
-    if not args.skip_ffprobe:
+    if args.compare_repo:
+        plan.append(("clipindex@", "header", "none", "process"))
+    if not args.skip_ffprobe and (attempt == 0 or not args.ffprobe_once):
         plan.append(("ffprobe", None, None, None))
     for tier in tiers:
         plan.append(("pyav", tier, None, None))
@@ -181,6 +183,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-isolation", action="store_true",
                         help="also time the header tier with --isolation none")
     parser.add_argument("--skip-ffprobe", action="store_true")
+    parser.add_argument("--compare-repo", metavar="DIR",
+                        help="also time the header tier of another checkout (e.g. before a change)")
+    parser.add_argument("--ffprobe-once", action="store_true",
+                        help="with --repeat, run the (slow) ffprobe loop in the first round only")
     parser.add_argument("--results", default=RESULTS_DIR, help="folder for the results JSON")
     parser.add_argument("--keep-corpus", action="store_true", default=True)
     parser.add_argument("--delete-corpus", dest="keep_corpus", action="store_false")
@@ -202,10 +208,11 @@ def main(argv=None) -> int:
     load_before = load_average()
     runs: dict[str, list[dict]] = {}
     for attempt in range(args.repeat):
-        for kind, tier, hash_mode, isolation in contenders(args, tiers):
+        for kind, tier, hash_mode, isolation in contenders(args, tiers, attempt):
             out_dir = os.path.join(scratch, "out")
-            if kind == "clipindex":
-                row = run_clipindex(args.corpus, out_dir, tier, hash_mode, args.workers, isolation)
+            if kind.startswith("clipindex"):
+                repo = os.path.abspath(args.compare_repo) if kind == "clipindex@" else None
+                row = run_clipindex(args.corpus, out_dir, tier, hash_mode, args.workers, isolation, repo)
             else:
                 row = run_baseline(kind, list_path, args.workers, tier or "header", out_dir)
             row["load_average"] = load_average()
@@ -223,6 +230,7 @@ def main(argv=None) -> int:
         "load_average_after": load_average(),
         "workers": args.workers,
         "repeat": args.repeat,
+        "ffprobe_once": args.ffprobe_once,
         "corpus": {**params, "files": len(files), "bytes": corpus_bytes},
         "results": list(results.values()),
         "ratios": ratios(results, tiers),
