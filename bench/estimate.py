@@ -15,7 +15,9 @@ per frame) come from two local measurements with different frames per clip:
 the throughput corpus (1-minute 30 fps clips, `bench/results/throughput-*.json`)
 and the Boston-sized corpus or its series (7-minute 1 fps clips,
 `bench/results/scale-*.json`), each turned into core-seconds as
-(wall - start-up) x local workers. Per video hour at F fps that is
+(wall - start-up) x local workers (for the series: its marginal cost per
+clip, the slope between its smallest and largest run, x local workers). Per
+video hour at F fps that is
 b x 3600 x F. W counts worker cores (vCPUs), one indexing process each.
 `startup_s` is the runner's fixed cost (Dataflow worker VMs: minutes; the local
 FnApiRunner: seconds). `io_s_per_clip` is the latency a worker waits per clip
@@ -65,8 +67,13 @@ def fit_costs(throughput: dict, scale: Optional[dict]) -> dict:
     big = None
     if scale:
         big_run = max(scale["runs"], key=lambda r: r["clips"])
-        big = (_core_s_per_clip(big_run["index_wall_s"], big_run["clips"], scale["workers"], startup_s),
-               big_run["frames"] / big_run["clips"])
+        frames_per_clip = big_run["frames"] / big_run["clips"]
+        if scale.get("marginal_ms_per_clip"):
+            # The series' slope (largest minus smallest run) needs no start-up guess.
+            big = (scale["marginal_ms_per_clip"] / 1000 * scale["workers"], frames_per_clip)
+        else:
+            big = (_core_s_per_clip(big_run["index_wall_s"], big_run["clips"], scale["workers"], startup_s),
+                   frames_per_clip)
     if header and big and abs(header[1] - big[1]) > 1:
         b = (header[0] - big[0]) / (header[1] - big[1])
         b = max(b, 0.0)
