@@ -8,8 +8,8 @@ The Parquet writer is a DoFn that fuses with IndexClip, so frame batches are
 written by the worker that made them and never cross a stage boundary. (Beam's
 `WriteToParquetBatched` takes its sink's set-up as a side input, which stops
 the FnApiRunner from fusing it with the producer: every frame batch was then
-pickled to the runner process and held there until the write stage ran, so
-memory grew with the corpus; see BENCHMARKS.md.) Each bundle writes hidden
+pickled to the runner process and shipped back to a separate write stage;
+see BENCHMARKS.md.) Each bundle writes hidden
 `.<name>.tmp` files; only the names that come out of committed bundles are
 renamed into place after a GroupByKey, so a retried bundle leaves no visible
 file (readers skip hidden names).
