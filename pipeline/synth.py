@@ -30,6 +30,9 @@ from pipeline.synth_footage import (
     variant_frame,
 )
 
+# A GOP of one second, but never fewer than this many frames: at --fps 1 a
+# one-frame GOP would make every frame a keyframe and large corpora big.
+MIN_GOP_FRAMES = 10
 CORPUS_START = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.timezone.utc)
 
 
@@ -87,6 +90,10 @@ def reencoded_relpath(plan: "ClipPlan") -> str:
     return plan.relpath[: -len(".mp4")] + "-reencoded.mp4"
 
 
+def gop_frames(fps: int) -> int:
+    return max(fps, MIN_GOP_FRAMES)
+
+
 def split_frames(total_frames: int, clips: int, rng: random.Random) -> list[int]:
     """Split total_frames into `clips` positive parts of varied size, summing exactly."""
     if clips < 1:
@@ -114,7 +121,7 @@ def plan_corpus(clips: int, hours: float, fps: int, seed: int) -> list[ClipPlan]
     start = CORPUS_START
     for number, frames in enumerate(split_frames(int(exact), clips, rng)):
         device = f"BWC-{rng.randrange(devices) + 1:04d}"
-        gops = -(-frames // fps)
+        gops = -(-frames // gop_frames(fps))
         start += dt.timedelta(seconds=rng.randint(60, 4 * 3600))
         plans.append(ClipPlan(
             relpath=f"clips/{device}/{start:%Y-%m-%d}/clip-{number:06d}.mp4",
@@ -135,15 +142,16 @@ class EncodedSegments:
 
 def encode_segments(work_dir: str, fps: int, width: int, height: int) -> EncodedSegments:
     path = os.path.join(work_dir, ".segments.mp4")
+    gop = gop_frames(fps)
     with av.open(path, "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": str(fps), "keyint_min": str(fps), "bf": "0", "sc_threshold": "0",
+        stream.options = {"g": str(gop), "keyint_min": str(gop), "bf": "0", "sc_threshold": "0",
                           "preset": "veryfast", "crf": "28"}
         pts = 0
         for variant in range(ALL_SEGMENTS):
-            for index in range(fps):
-                frame = av.VideoFrame.from_ndarray(variant_frame(variant, index, fps, width, height),
+            for index in range(gop):
+                frame = av.VideoFrame.from_ndarray(variant_frame(variant, index, gop, width, height),
                                                    format="rgb24")
                 frame.pts = pts
                 pts += 1
@@ -156,7 +164,7 @@ def encode_segments(work_dir: str, fps: int, width: int, height: int) -> Encoded
         for packet in source.demux(source.streams.video[0]):
             if packet.size:  # skip the flush packet at the end
                 flat.append((bytes(packet), packet.is_keyframe))
-    groups = [flat[v * fps:(v + 1) * fps] for v in range(ALL_SEGMENTS)]
+    groups = [flat[v * gop:(v + 1) * gop] for v in range(ALL_SEGMENTS)]
     return EncodedSegments(template_path=path, packets=groups)
 
 
@@ -209,6 +217,8 @@ def parse_size(text: str) -> tuple[int, int]:
 def inject(plans: list[ClipPlan], conditions: Sequence[Condition], fps: int) -> list[ClipPlan]:
     """Replace whole GOPs (one second each) of the planned footage with injected segments."""
     plans = list(plans)
+    if conditions and gop_frames(fps) != fps:
+        raise SynthProblem(f"injected conditions need GOPs of one second: --fps {MIN_GOP_FRAMES} or more")
     for cond in conditions:
         if cond.kind not in CONDITION_SEGMENTS:
             raise SynthProblem(f"unknown condition {cond.kind!r}; use one of {', '.join(CONDITION_SEGMENTS)}")

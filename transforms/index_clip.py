@@ -114,7 +114,7 @@ def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: Stre
     pts_mask = pts == NO_TS
     dts_mask = dts == NO_TS
     columns = [
-        pa.DictionaryArray.from_arrays(np.zeros(count, np.int32), pa.array([clip_id])).cast(pa.string()),
+        pa.repeat(pa.scalar(clip_id, pa.string()), count),
         pa.array(np.arange(count, dtype=np.int32)),
         pa.array(pts, mask=pts_mask),
         pa.array(dts, mask=dts_mask),

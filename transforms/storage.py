@@ -80,6 +80,20 @@ def write_bytes(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def open_write(path: str) -> BinaryIO:
+    """A new file for writing (not atomic: callers write under a hidden name, then rename)."""
+    if is_remote(path):
+        return _fs().create(path, mime_type="application/octet-stream", compression_type="uncompressed")
+    return open(path, "wb")
+
+
+def rename(source: str, destination: str) -> None:
+    if is_remote(source):
+        _fs().rename([source], [destination])
+    else:
+        os.replace(source, destination)
+
+
 def makedirs(folder: str) -> None:
     if not is_remote(folder):  # object stores have no folders
         os.makedirs(folder, exist_ok=True)

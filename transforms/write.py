@@ -3,12 +3,28 @@
 Rows never travel as per-row dicts: clips and errors are batched and turned
 into Arrow tables with the explicit schemas, frames and samples are already
 Arrow record batches and are only concatenated into large row groups.
+
+The Parquet writer is a DoFn that fuses with IndexClip, so frame batches are
+written by the worker that made them and never cross a stage boundary. (Beam's
+`WriteToParquetBatched` takes its sink's set-up as a side input, which stops
+the FnApiRunner from fusing it with the producer: every frame batch was then
+pickled to the runner process and shipped back to a separate write stage;
+see BENCHMARKS.md.) Each bundle writes hidden
+`.<name>.tmp` files; only the names that come out of committed bundles are
+renamed into place after a GroupByKey, so a retried bundle leaves no visible
+file (readers skip hidden names). Files go through transforms.storage, so the
+same writer serves local folders and gs:// prefixes.
 """
 
 from __future__ import annotations
 
+import uuid
+from typing import Callable, Optional
+
 import apache_beam as beam
 import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.transforms.window import GlobalWindows
 
 from schemas import (
     CLIPS_SCHEMA,
@@ -18,10 +34,12 @@ from schemas import (
     clips_to_table,
     errors_to_table,
 )
+from transforms import storage
 
 PARQUET_CODEC = "zstd"
 FRAME_ROWS_PER_TABLE = 256 * 1024  # one Parquet row group of frames at most this big
 RECORDS_PER_TABLE = 4096
+ROW_GROUPS_PER_FILE = 8            # roll to a new file after this many row groups
 
 
 def frames_to_table(batches: list[pa.RecordBatch]) -> pa.Table:
@@ -32,27 +50,93 @@ def samples_to_table(batches: list[pa.RecordBatch]) -> pa.Table:
     return pa.Table.from_batches(batches, schema=SAMPLES_SCHEMA)
 
 
-class WriteParquetTable(beam.PTransform):
-    """Batch elements, convert each batch to an Arrow table, write Parquet files."""
+def _tmp_name(path: str) -> str:
+    folder, name = path.rsplit("/", 1)
+    return f"{folder}/.{name}.tmp"
 
-    def __init__(self, path_prefix: str, schema: pa.Schema, to_table, max_batch: int,
-                 element_size_fn=lambda _: 1):
-        super().__init__()
+
+class WriteParquetShardsFn(beam.DoFn):
+    """Buffer elements into row groups and write them to this bundle's own Parquet files.
+
+    Emits the final path of every file it wrote (from finish_bundle); the
+    file itself still has its hidden temporary name until `CommitFiles`.
+    """
+
+    def __init__(self, path_prefix: str, schema: pa.Schema, to_table: Callable[[list], pa.Table],
+                 rows_per_group: int, element_rows: Optional[Callable] = None):
         self._path_prefix = path_prefix
         self._schema = schema
         self._to_table = to_table
-        self._max_batch = max_batch
-        self._element_size_fn = element_size_fn
+        self._rows_per_group = rows_per_group
+        self._element_rows = element_rows
+
+    def start_bundle(self) -> None:
+        self._pending: list = []
+        self._pending_rows = 0
+        self._writer: Optional[pq.ParquetWriter] = None
+        self._sink = None
+        self._path: Optional[str] = None
+        self._groups_in_file = 0
+        self._written: list[str] = []
+
+    def process(self, element):
+        self._pending.append(element)
+        self._pending_rows += self._element_rows(element) if self._element_rows else 1
+        if self._pending_rows >= self._rows_per_group:
+            self._flush()
+        return ()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = self._to_table(self._pending)
+        self._pending, self._pending_rows = [], 0
+        if self._writer is None:
+            self._path = f"{self._path_prefix}-{uuid.uuid4().hex[:12]}.parquet"
+            self._sink = storage.open_write(_tmp_name(self._path))
+            self._writer = pq.ParquetWriter(self._sink, self._schema, compression=PARQUET_CODEC)
+        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self._groups_in_file += 1
+        if self._groups_in_file >= ROW_GROUPS_PER_FILE:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._written.append(self._path)
+        self._writer, self._sink, self._path, self._groups_in_file = None, None, None, 0
+
+    def finish_bundle(self):
+        self._flush()
+        self._close_file()
+        for path in self._written:
+            yield GlobalWindows.windowed_value(path)
+        self._written = []
+
+
+def _commit_files(paths) -> list[str]:
+    """Rename the files of committed bundles from their hidden temporary names."""
+    for path in paths:
+        storage.rename(_tmp_name(path), path)
+    return list(paths)
+
+
+class WriteParquetTable(beam.PTransform):
+    """Elements -> Arrow tables of about `rows_per_group` rows -> this table's Parquet files."""
+
+    def __init__(self, path_prefix: str, schema: pa.Schema, to_table, rows_per_group: int,
+                 element_rows: Optional[Callable] = None):
+        super().__init__()
+        self._shards = WriteParquetShardsFn(path_prefix, schema, to_table, rows_per_group, element_rows)
 
     def expand(self, pcoll):
         return (
             pcoll
-            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._max_batch,
-                                            element_size_fn=self._element_size_fn)
-            | "ToArrow" >> beam.Map(self._to_table)
-            | "Write" >> beam.io.WriteToParquetBatched(
-                self._path_prefix, schema=self._schema, codec=PARQUET_CODEC,
-                file_name_suffix=".parquet"))
+            | "WriteShards" >> beam.ParDo(self._shards)
+            | "Key" >> beam.Map(lambda path: (None, path))
+            | "Gather" >> beam.GroupByKey()
+            | "Commit" >> beam.FlatMap(lambda keyed: _commit_files(keyed[1])))
 
 
 class WriteIndex(beam.PTransform):
@@ -74,8 +158,8 @@ class WriteIndex(beam.PTransform):
                 self._prefix("errors"), ERRORS_SCHEMA, errors_to_table, RECORDS_PER_TABLE),
             "frames": outputs["frames"] | "WriteFrames" >> WriteParquetTable(
                 self._prefix("frames"), FRAMES_SCHEMA, frames_to_table, FRAME_ROWS_PER_TABLE,
-                element_size_fn=lambda batch: batch.num_rows),
+                element_rows=lambda batch: batch.num_rows),
             "samples": outputs["samples"] | "WriteSamples" >> WriteParquetTable(
                 self._prefix("samples"), SAMPLES_SCHEMA, samples_to_table, FRAME_ROWS_PER_TABLE,
-                element_size_fn=lambda batch: batch.num_rows),
+                element_rows=lambda batch: batch.num_rows),
         }

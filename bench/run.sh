@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Benchmarks of clipindex (see BENCHMARKS.md). Corpora go to bench/work/ (git-ignored),
+# results to bench/results/*.json.
+#
+#   ./bench/run.sh throughput [ARGS]  # clipindex header/packets vs ffprobe and bare PyAV,
+#                                     # 3000 one-minute 30 fps clips (python -m bench.throughput --help)
+#   ./bench/run.sh boston [ARGS]      # 38,200 clips / 4,600 h at 1 fps: index + reconcile
+#   ./bench/run.sh slice [ARGS]       # 382 clips / 46 h at 30 fps
+#   ./bench/run.sh scale [ARGS]       # series of 1k, 4k, 16k clips (per-clip time, peak RSS)
+#   ./bench/run.sh estimate ARGS      # cluster estimate, e.g. --clips 38200 --hours 4600 --workers 16
+#   ./bench/run.sh all                # throughput (+sha256), slice, boston, scale
+#   ./bench/run.sh clean              # delete bench/work/
+#
+# PYTHON defaults to .venv/bin/python of this checkout, else python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+what=${1:-throughput}
+shift || true
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)  ($(nproc) cores)" >&2
+case "$what" in
+  throughput) exec "$PYTHON" -m bench.throughput "$@" ;;
+  boston|slice) exec "$PYTHON" -m bench.scale "$what" "$@" ;;
+  scale|series) exec "$PYTHON" -m bench.scale series "$@" ;;
+  estimate) exec "$PYTHON" -m bench.estimate "$@" ;;
+  all)
+    "$PYTHON" -m bench.throughput --sha256 "$@"
+    "$PYTHON" -m bench.scale slice
+    "$PYTHON" -m bench.scale boston
+    "$PYTHON" -m bench.scale series
+    "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
+  clean) rm -rf bench/work ;;
+  *) echo "usage: $0 throughput|boston|slice|scale|estimate|all|clean [ARGS]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,39 @@
+"""The benchmark harness runs end to end on a tiny corpus (the real benchmarks are not tests)."""
+
+import json
+
+from tests.conftest import needs_ffprobe
+
+
+@needs_ffprobe
+def test_throughput_harness_on_four_clips(tmp_path):
+    from bench import estimate, throughput
+
+    corpus, results = tmp_path / "corpus", tmp_path / "results"
+    assert throughput.main(["--corpus", str(corpus), "--clips", "4", "--hours", "0.004",
+                            "--size", "32x32", "--tiers", "header", "--results", str(results)]) == 0
+    (path,) = results.glob("throughput-*.json")
+    summary = json.loads(path.read_text())
+    names = {row["name"]: row for row in summary["results"]}
+    assert set(names) == {"clipindex header", "ffprobe loop", "bare PyAV header"}
+    frames = {row["frames"] for row in names.values()}
+    assert frames == {round(0.004 * 3600 * 30)}, "every contender saw the same frames"
+    assert names["clipindex header"]["peak_rss_bytes"] > 0
+    assert names["clipindex header"]["bytes_read"] > 0
+    assert {"header_vs_ffprobe", "header_vs_bare_pyav"} <= set(summary["ratios"])
+    fit = estimate.fit_costs(summary, None)
+    result = estimate.estimate(fit["costs"], 38200, 4600, 30, 16, 180, 0.8, 0.0, 3600)
+    assert result["header"]["wall_s"] >= 180
+
+
+def test_process_tree_sampler_sums_children():
+    import sys
+
+    from bench.measure import run_measured
+
+    code = ("import subprocess, sys; b = bytearray(60 * 2**20); "
+            "subprocess.run([sys.executable, '-c', 'import time; b = bytearray(60 * 2**20); time.sleep(1)'])")
+    measured = run_measured([sys.executable, "-c", code], interval_s=0.05)
+    assert measured.returncode == 0
+    assert measured.peak_processes >= 2
+    assert measured.peak_rss_bytes > 120 * 2**20
