@@ -8,8 +8,12 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
 
 from schemas import FileInfo, IndexConfig
+from transforms import storage
 from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
 from transforms.write import WriteIndex
+
+
+INPUTS_FILE = ".inputs.jsonl"  # hidden: readers of the snapshot never list it
 
 
 class DryRunOnly(Exception):
@@ -28,11 +32,16 @@ def local_runner():
     return FnApiRunner()
 
 
-def build_index(pipeline: beam.Pipeline, files: list[FileInfo], config: IndexConfig,
+def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
                 snapshot_dir: str) -> None:
     outputs = (
         pipeline
-        | "MatchedClips" >> beam.Create(files)
+        # The clip list travels as a file, not inside the pipeline (beam.Create would
+        # pickle every element into the job graph: launcher memory grows with the
+        # corpus, and a million-clip job graph is too big to submit). Text sources
+        # split by byte range, so workers read it in parallel.
+        | "ReadInputs" >> beam.io.ReadFromText(inputs_path)
+        | "ParseInputs" >> beam.Map(FileInfo.from_json)
         # Break fusion so clips spread over all workers instead of one.
         | "Spread" >> beam.Reshuffle()
         | "Index" >> IndexClips(config)
@@ -45,8 +54,13 @@ def build_index(pipeline: beam.Pipeline, files: list[FileInfo], config: IndexCon
 def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir: str,
                        options: PipelineOptions, runner_name: Optional[str]) -> None:
     runner = None if runner_name else local_runner()
-    with beam.Pipeline(runner=runner, options=options) as pipeline:
-        build_index(pipeline, files, config, snapshot_dir)
+    inputs_path = storage.join(snapshot_dir, INPUTS_FILE)
+    storage.write_bytes(inputs_path, "".join(info.to_json() + "\n" for info in files).encode("utf-8"))
+    try:
+        with beam.Pipeline(runner=runner, options=options) as pipeline:
+            build_index(pipeline, inputs_path, config, snapshot_dir)
+    finally:
+        storage.delete_file(inputs_path)
     # Beam's DataflowRunner returns "done" without submitting anything on --dry_run (other
     # runners ignore the flag): there are no rows, so there is nothing to check or commit.
     if runner_name and runner_name.endswith("DataflowRunner") and options.view_as(TestOptions).dry_run:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Optional
 
 # Why an input could not be indexed. Each becomes a counter and an error row;
@@ -34,6 +35,15 @@ class FileInfo:
     size_bytes: Optional[int]
     mtime_s: Optional[float]
     generation: Optional[str] = None  # GCS object generation; None on local disks
+
+    def to_json(self) -> str:
+        """One line of JSON (uris may hold any character, newlines included)."""
+        # ASCII escapes keep undecodable file names (surrogate-escaped bytes) intact.
+        return json.dumps(dataclasses.asdict(self))
+
+    @staticmethod
+    def from_json(line: str) -> "FileInfo":
+        return FileInfo(**json.loads(line))
 
 
 @dataclasses.dataclass(frozen=True)
