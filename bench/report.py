@@ -83,6 +83,11 @@ def render(results_dir: str) -> str:
     throughput = latest("throughput-*.json", results_dir)
     if throughput:
         lines += machine_lines(throughput) + [""] + throughput_md(throughput) + [""]
+    # A larger corpus (e.g. 15,000 clips, header tier only, no ffprobe) shows how much of the gap
+    # to bare PyAV is fixed start-up: saved by hand as large-throughput-*.json.
+    large = latest("large-throughput-*.json", results_dir)
+    if large:
+        lines += ["Larger corpus, same method:", ""] + throughput_md(large) + [""]
     for pattern, title in (("scale-boston-*.json", "Boston scale: 38,200 clips, 4,600 h"),
                            ("scale-slice-*.json", "1/100 slice at 30 fps: 382 clips, 46 h"),
                            ("scale-series-*.json", "Scaling series (first N clips of the Boston corpus)")):
