@@ -237,9 +237,3 @@ def _bug_report(exc: Exception) -> str:
     """One line that lets a maintainer find the bug: the exception and where it was raised."""
     frame = traceback.extract_tb(exc.__traceback__)[-1]
     return f"{type(exc).__name__}: {exc} (at {os.path.basename(frame.filename)}:{frame.lineno} in {frame.name})"
-
-
-def result_is_error(result: IndexResult) -> bool:
-    return isinstance(result, ErrorRecord)
-
-
