@@ -20,7 +20,7 @@ import pyarrow as pa
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
-from transforms.media_io import InputProblem, file_size_now, open_input, sha256_of
+from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import is_still_image, looks_like_media, video_header_problem
@@ -68,6 +68,8 @@ class _Failure(Exception):
 
 
 def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
+    if is_remote(uri):
+        return  # object-store objects are immutable: a rewrite is a new generation, not growth
     now = file_size_now(uri)
     if now is not None and now != size_bytes:
         warnings.append(f"file changed size while being read ({size_bytes} -> {now} bytes); "
