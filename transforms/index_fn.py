@@ -15,9 +15,7 @@ from typing import Optional
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
-from apache_beam.utils.windowed_value import WindowedValue
+from apache_beam.transforms.window import GlobalWindows
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
@@ -70,7 +68,7 @@ def _in_global_window(output):
     """finish_bundle has no input element to borrow a window from: clips live in the global one."""
     if isinstance(output, beam.pvalue.TaggedOutput):
         return beam.pvalue.TaggedOutput(output.tag, _in_global_window(output.value))
-    return WindowedValue(output, MIN_TIMESTAMP, [GlobalWindow()])
+    return GlobalWindows.windowed_value(output)
 
 
 class IndexClipFn(beam.DoFn):

@@ -147,12 +147,7 @@ class RunLock:
         return False
 
     def _remove(self) -> None:
-        if is_remote(self.path):
-            from apache_beam.io.filesystems import FileSystems
-
-            FileSystems.delete([self.path])
-        else:
-            os.unlink(self.path)
+        storage.delete_file(self.path)
 
     def _held_message(self) -> str:
         holder = self._read_holder()

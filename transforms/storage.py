@@ -67,9 +67,8 @@ def read_text(path: str) -> str:
 
 def write_bytes(path: str, data: bytes) -> None:
     """Replace `path` atomically: readers see the old content or the new, never half."""
-    if is_remote(path):
-        with _fs().create(path, mime_type="application/octet-stream",
-                          compression_type="uncompressed") as handle:
+    if is_remote(path):  # one object write: atomic on GCS
+        with open_write(path) as handle:
             handle.write(data)
         return
     tmp = f"{path}.tmp-{os.getpid()}"
