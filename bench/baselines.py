@@ -135,7 +135,7 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from schemas import FRAMES_SCHEMA
+    from schemas import FRAMES_SCHEMA, parquet_options
 
     av.logging.set_level(None)
     number, paths, tier, out_dir = task
@@ -149,8 +149,9 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
         batches.append(batch)
         duration_s += seconds
     table = pa.Table.from_batches(batches, schema=FRAMES_SCHEMA)
-    pq.write_table(table, os.path.join(out_dir, f"part-{number:05d}.parquet"), compression="zstd",
-                   row_group_size=256 * 1024)
+    # The same Parquet as clipindex writes (codec, encodings, row groups).
+    pq.write_table(table, os.path.join(out_dir, f"part-{number:05d}.parquet"),
+                   row_group_size=256 * 1024, **parquet_options(FRAMES_SCHEMA))
     return len(paths), table.num_rows, duration_s, errors
 
 

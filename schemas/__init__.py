@@ -17,6 +17,7 @@ from schemas.tables import (
     SCHEMA_VERSION,
     clips_to_table,
     errors_to_table,
+    parquet_options,
 )
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "IndexConfig",
     "QaOptions",
     "clips_to_table",
+    "parquet_options",
     "errors_to_table",
 ]

@@ -73,6 +73,7 @@ class IndexConfig:
     gap_factor: float = 1.5         # a gap is a jump > gap_factor nominal intervals
     clip_timeout_s: float = 120.0   # base time budget per clip (scaled by size)
     isolation: str = "process"      # process | none
+    children: int = 1               # isolated child processes per Beam worker (DoFn instance)
     max_pixels: int = 16384 * 16384  # refuse headers claiming more than this
     qa: QaOptions = QaOptions()      # thresholds of the decoded-frame checks (with --decode)
     thumbnails: bool = False         # write a JPEG contact sheet per clip (with --decode)

@@ -101,6 +101,23 @@ SAMPLES_SCHEMA = pa.schema(
     metadata=_META,
 )
 
+# Per-frame tables: dictionary-encode only the columns that repeat within a clip.
+# Parquet writers try a dictionary on every column by default and fall back to
+# plain pages once it grows; on timestamps and byte offsets (unique per row) that
+# attempt was a third of the write time and left files ~25 % larger (BENCHMARKS.md).
+# Only PLAIN, RLE and dictionary encodings are used, which every reader supports.
+_REPEATING_COLUMNS = {"clip_id", "time_base_num", "time_base_den", "is_keyframe"}
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """pyarrow ParquetWriter / write_table keyword arguments for a clipindex table."""
+    options = {"compression": "zstd"}
+    if schema.equals(FRAMES_SCHEMA, check_metadata=False) or schema.equals(SAMPLES_SCHEMA,
+                                                                           check_metadata=False):
+        options["use_dictionary"] = [name for name in schema.names if name in _REPEATING_COLUMNS]
+    return options
+
+
 ERRORS_SCHEMA = pa.schema(
     [
         ("uri", pa.string()),

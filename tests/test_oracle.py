@@ -312,6 +312,77 @@ def test_forced_header_tier_falls_back_and_says_why(clip_dir, name):
     assert any(w.startswith("header tier not usable") for w in record.warnings), record.warnings
 
 
+# ---- the moov sample table read with numpy ---------------------------------------
+
+MP4_KINDS = [kind.name for kind in KINDS if kind.ext in ("mp4", "mov")]
+# Plain tables: the numpy reader must take these (else the header tier quietly slows down).
+PLAIN_TABLES = {"mp4_h264_faststart_audio", "mp4_h264_moov_at_end", "mov_h264_faststart",
+                "mov_h264_moov_at_end_audio", "mov_mjpeg_audio", "mp4_mpeg4", "mp4_ntsc_30000_1001",
+                "mp4_rotated_90", "mp4_vfr", "mp4_two_second_hole"}
+
+
+def _pyav_index(path: str):
+    from transforms.timeline import _entry_arrays
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        return stream.id, _entry_arrays(stream.index_entries)
+
+
+@pytest.mark.parametrize("name", MP4_KINDS)
+def test_moov_sample_table_equals_ffmpeg_index(clip_dir, name):
+    """Where transforms.mp4_index accepts a track, it equals FFmpeg's index entry for entry."""
+    import numpy as np
+
+    from transforms.mp4_index import SampleTable, read_moov, sample_table
+
+    path = clip_for(clip_dir, name)
+    track_id, (timestamps, positions, sizes, keys, discard) = _pyav_index(path)
+    with open(path, "rb") as handle:
+        table = sample_table(read_moov(handle), track_id)
+    if name in PLAIN_TABLES:
+        assert isinstance(table, SampleTable), table
+    if not isinstance(table, SampleTable):
+        return  # declined (edit lists, ctts, fragments): the index tier reads PyAV's entries
+    assert not discard.any()
+    np.testing.assert_array_equal(table.dts, timestamps)
+    np.testing.assert_array_equal(table.pos, positions)
+    np.testing.assert_array_equal(table.size_bytes, sizes)
+    np.testing.assert_array_equal(table.is_keyframe, keys)
+
+
+def test_moov_sample_table_declines_what_ffmpeg_rewrites(clip_dir):
+    from transforms.mp4_index import read_moov, sample_table
+
+    for name, reason in (("mp4_edit_list", "edit list"), ("mp4_h264_bframes_audio", "ctts"),
+                         ("mp4_fragmented_audio", "fragmented")):
+        path = clip_for(clip_dir, name)
+        track_id, _ = _pyav_index(path)
+        with open(path, "rb") as handle:
+            moov = read_moov(handle)
+        assert reason in sample_table(moov, track_id), name
+
+
+def test_moov_sample_table_on_synth_footage(tmp_path):
+    """The benchmark corpus (clipindex synth: remuxed one-GOP segments) takes the fast path."""
+    import numpy as np
+
+    from pipeline.synth import synth
+    from transforms.mp4_index import SampleTable, read_moov, sample_table
+
+    synth(str(tmp_path), clips=3, hours=3 / 60, fps=30, seed=4)
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(tmp_path / "clips") for f in files)
+    for path in paths:
+        track_id, (timestamps, positions, sizes, keys, _) = _pyav_index(path)
+        with open(path, "rb") as handle:
+            table = sample_table(read_moov(handle), track_id)
+        assert isinstance(table, SampleTable), table
+        np.testing.assert_array_equal(table.dts, timestamps)
+        np.testing.assert_array_equal(table.pos, positions)
+        np.testing.assert_array_equal(table.size_bytes, sizes)
+        np.testing.assert_array_equal(table.is_keyframe, keys)
+
+
 # ---- truncation -----------------------------------------------------------------
 
 def _moov_range(path: str) -> tuple[int, int]:

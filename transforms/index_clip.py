@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import struct
 import time
 import traceback
 from typing import Optional, Union
@@ -20,6 +21,7 @@ import pyarrow as pa
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
+from transforms.mp4_index import SampleTable, read_moov, sample_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
@@ -92,12 +94,29 @@ def _open_container(reader) -> av.container.InputContainer:
     return container
 
 
+def _mp4_sample_table(reader, facts: StreamFacts, stream) -> Optional[SampleTable]:
+    """The video track's sample table read from the moov, or None (then PyAV's index is used)."""
+    if not facts.container.startswith("mov"):
+        return None
+    # FFmpeg reads on from where it left the reader (PyAV does not seek before a read):
+    # put the position back so a later demux sees nothing of this.
+    position = reader.tell()
+    try:
+        moov = read_moov(reader)
+        table = sample_table(moov, stream.id) if moov is not None else None
+    except (ValueError, struct.error, IndexError, OverflowError):  # damaged: FFmpeg's index decides
+        table = None
+    finally:
+        reader.seek(position)
+    return table if isinstance(table, SampleTable) else None
+
+
 def _timeline(container, stream, facts: StreamFacts, file_size: int,
-              config: IndexConfig, warnings: list[str]) -> tuple[Timeline, int]:
+              config: IndexConfig, warnings: list[str], reader) -> tuple[Timeline, int]:
     """Pick the tier; returns the timeline and how many index entries lie past EOF."""
     beyond_eof = 0
     if config.tier in ("auto", "header"):
-        timeline, verdict = from_index(stream, facts, file_size)
+        timeline, verdict = from_index(stream, facts, file_size, _mp4_sample_table(reader, facts, stream))
         beyond_eof = verdict.beyond_eof_count
         if timeline is not None:
             return timeline, 0
@@ -153,7 +172,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
             raise _Failure(problem[0], "probe", problem[1])
         facts = probe(container)
         stream = container.streams.video[0]
-        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings)
+        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, reader)
     if timeline.frame_count == 0:
         detail = f" ({timeline.read_error})" if timeline.read_error else ""
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")

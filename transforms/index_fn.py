@@ -18,14 +18,14 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
-from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
+from transforms.isolation import IsolatedPool, index_in_process, quiet_ffmpeg
 
 FRAMES_TAG = "frames"
 SAMPLES_TAG = "samples"
 ERRORS_TAG = "errors"
 NAMESPACE = "clipindex"
 PROGRESS_EVERY_S = 1.0
-QUEUED_CLIPS = 1  # clips waiting in the isolated child's pipe behind the one being read
+QUEUED_CLIPS = 1  # clips waiting in each isolated child's pipe behind the one being read
 
 
 class ProgressFile:
@@ -74,36 +74,36 @@ def _in_global_window(output):
 class IndexClipFn(beam.DoFn):
     def __init__(self, config: IndexConfig):
         self._config = config
-        self._indexer: Optional[IsolatedIndexer] = None
+        self._pool: Optional[IsolatedPool] = None
         self._progress: Optional[ProgressFile] = None
 
     def setup(self) -> None:
         quiet_ffmpeg()
         if self._config.isolation == "process":
-            self._indexer = IsolatedIndexer(self._config)
-            self._indexer.start()
+            self._pool = IsolatedPool(self._config, self._config.children)
+            self._pool.start()
         self._progress = ProgressFile(self._config.progress_dir)
         self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
         self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
         self._samples = Metrics.counter(NAMESPACE, "frames_sampled")
 
     def start_bundle(self) -> None:
-        if self._indexer is not None:
-            self._indexer.discard_queued()  # left by a bundle that failed (it is retried whole)
+        if self._pool is not None:
+            self._pool.discard_queued()  # left by a bundle that failed (it is retried whole)
 
     def process(self, info: FileInfo):
-        if self._indexer is None:
+        if self._pool is None:
             yield from self._outputs(index_in_process(info, self._config))
             return
-        # Keep one clip queued behind the one the child is reading (see IsolatedIndexer):
-        # rows come out one element late, and finish_bundle drains the last ones.
-        self._indexer.submit(info)
-        while self._indexer.in_flight > QUEUED_CLIPS:
-            yield from self._outputs(self._indexer.next_result())
+        # Keep one clip queued behind the one each child is reading (see IsolatedIndexer):
+        # rows come out a few elements late, and finish_bundle drains the last ones.
+        self._pool.submit(info)
+        while self._pool.in_flight > self._pool.size * (1 + QUEUED_CLIPS) - 1:
+            yield from self._outputs(self._pool.next_result())
 
     def finish_bundle(self):
-        while self._indexer is not None and self._indexer.in_flight:
-            for output in self._outputs(self._indexer.next_result()):
+        while self._pool is not None and self._pool.in_flight:
+            for output in self._outputs(self._pool.next_result()):
                 yield _in_global_window(output)
         self._progress.flush()
 
@@ -123,8 +123,8 @@ class IndexClipFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(SAMPLES_TAG, result.samples)
 
     def teardown(self) -> None:
-        if self._indexer is not None:
-            self._indexer.close()
+        if self._pool is not None:
+            self._pool.close()
 
 
 class IndexClips(beam.PTransform):

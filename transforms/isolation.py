@@ -147,6 +147,16 @@ class IsolatedIndexer:
         return len(self._in_flight)
 
     @property
+    def stdout(self):
+        """The pipe rows arrive on (for select); only meaningful while clips are in flight."""
+        return self._child.stdout
+
+    def head_deadline(self) -> float:
+        """Monotonic time at which the clip being read runs out of budget."""
+        head = self._in_flight[0]
+        return head.started + head.budget_s
+
+    @property
     def child_pid(self) -> Optional[int]:
         """The running child's pid (benchmarks read its CPU time), or None."""
         return self._child.pid if self._child is not None else None
@@ -255,6 +265,52 @@ class IsolatedIndexer:
     def close(self) -> None:
         self._in_flight.clear()
         self._stop()
+
+
+class IsolatedPool:
+    """Several IsolatedIndexers read clips at once; rows come back as they finish.
+
+    Each child keeps its own order, budget and crash handling; the pool only
+    spreads clips over the least busy child and waits on all their pipes.
+    """
+
+    def __init__(self, config: IndexConfig, children: int = 1):
+        self._indexers = [IsolatedIndexer(config) for _ in range(max(1, children))]
+
+    @property
+    def size(self) -> int:
+        return len(self._indexers)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(indexer.in_flight for indexer in self._indexers)
+
+    def start(self) -> None:
+        for indexer in self._indexers:
+            indexer.start()
+
+    def submit(self, info: FileInfo) -> None:
+        min(self._indexers, key=lambda indexer: indexer.in_flight).submit(info)
+
+    def next_result(self) -> IndexResult:
+        """The first row any child finishes (blocks; a child over budget yields its timeout row)."""
+        busy = [indexer for indexer in self._indexers if indexer.in_flight]
+        if len(busy) == 1:
+            return busy[0].next_result()
+        soonest = min(busy, key=lambda indexer: indexer.head_deadline())
+        wait_s = max(0.0, soonest.head_deadline() - time.monotonic())
+        ready, _, _ = select.select([indexer.stdout for indexer in busy], [], [], wait_s)
+        if not ready:
+            return soonest.next_result()  # over budget: it kills its child and blames the clip
+        return next(indexer for indexer in busy if indexer.stdout is ready[0]).next_result()
+
+    def discard_queued(self) -> None:
+        for indexer in self._indexers:
+            indexer.discard_queued()
+
+    def close(self) -> None:
+        for indexer in self._indexers:
+            indexer.close()
 
 
 def _describe_exit(code: Optional[int]) -> str:

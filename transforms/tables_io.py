@@ -11,9 +11,8 @@ from typing import Optional, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from schemas import parquet_options
 from transforms import storage
-
-PARQUET_COMPRESSION = "zstd"
 
 
 def table_files(table_dir: str) -> list[str]:
@@ -51,5 +50,5 @@ def count_rows(table_dir: str) -> int:
 def write_table(table: pa.Table, path: str) -> None:
     """Write atomically (temp name + rename locally; one object write on GCS)."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
+    pq.write_table(table, sink, **parquet_options(table.schema))
     storage.write_bytes(path, sink.getvalue())

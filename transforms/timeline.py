@@ -25,6 +25,7 @@ from typing import Optional
 import av
 import numpy as np
 
+from transforms.mp4_index import SampleTable
 from transforms.probe import StreamFacts
 
 NO_TS = np.iinfo(np.int64).min  # FFmpeg's AV_NOPTS_VALUE
@@ -96,16 +97,25 @@ def judge_index(facts: StreamFacts, entry_count: int, last_byte: int, file_size:
     return IndexVerdict(True, "complete index")
 
 
-def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Timeline], IndexVerdict]:
-    """The index tier; returns (None, verdict) when the index cannot be trusted."""
-    entries = stream.index_entries
-    if len(entries) == 0:
-        return None, judge_index(facts, 0, 0, file_size, 0)
-    timestamps, positions, sizes, keys, discard = _entry_arrays(entries)
+def from_index(stream, facts: StreamFacts, file_size: int,
+               table: Optional[SampleTable] = None) -> tuple[Optional[Timeline], IndexVerdict]:
+    """The index tier; returns (None, verdict) when the index cannot be trusted.
+
+    `table`: the MP4 sample table read straight from the moov (transforms.mp4_index),
+    which is FFmpeg's index without the per-entry Python objects.
+    """
+    if table is not None:
+        timestamps, positions, sizes, keys = table.dts, table.pos, table.size_bytes, table.is_keyframe
+        discard = np.zeros(0, bool)  # mp4_index declines every edit list that hides samples
+    else:
+        entries = stream.index_entries
+        if len(entries) == 0:
+            return None, judge_index(facts, 0, 0, file_size, 0)
+        timestamps, positions, sizes, keys, discard = _entry_arrays(entries)
     positions = positions + _CHUNK_HEADER_BYTES.get(facts.container, 0)
     ends = positions + sizes
     beyond = int(np.count_nonzero(ends > file_size))
-    verdict = judge_index(facts, len(entries), int(ends.max()), file_size, beyond)
+    verdict = judge_index(facts, timestamps.shape[0], int(ends.max()), file_size, beyond)
     if not verdict.usable:
         return None, verdict
     durations = np.zeros_like(timestamps)

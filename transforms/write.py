@@ -33,10 +33,10 @@ from schemas import (
     SAMPLES_SCHEMA,
     clips_to_table,
     errors_to_table,
+    parquet_options,
 )
 from transforms import storage
 
-PARQUET_CODEC = "zstd"
 FRAME_ROWS_PER_TABLE = 256 * 1024  # one Parquet row group of frames at most this big
 RECORDS_PER_TABLE = 4096
 ROW_GROUPS_PER_FILE = 8            # roll to a new file after this many row groups
@@ -94,7 +94,7 @@ class WriteParquetShardsFn(beam.DoFn):
         if self._writer is None:
             self._path = f"{self._path_prefix}-{uuid.uuid4().hex[:12]}.parquet"
             self._sink = storage.open_write(_tmp_name(self._path))
-            self._writer = pq.ParquetWriter(self._sink, self._schema, compression=PARQUET_CODEC)
+            self._writer = pq.ParquetWriter(self._sink, self._schema, **parquet_options(self._schema))
         self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
         self._groups_in_file += 1
         if self._groups_in_file >= ROW_GROUPS_PER_FILE:
