@@ -15,12 +15,17 @@ import traceback
 from typing import Optional, Sequence
 
 from pipeline import __version__
-from pipeline.options import OneLineParser, _positive_float, _positive_int, add_index_arguments
+from pipeline.layout import prestart_count
+from transforms import prestart
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def _parser() -> OneLineParser:
+def _parser() -> argparse.ArgumentParser:
+    # Imported here, not at the top: pipeline.options imports Beam, and the isolated
+    # children should be on their way first (see main and transforms.prestart).
+    from pipeline.options import OneLineParser, _positive_float, _positive_int, add_index_arguments
+
     parser = OneLineParser(
         prog="clipindex",
         description="Index video clips into Parquet with Apache Beam and PyAV, and reconcile the "
@@ -131,6 +136,14 @@ def _quiet_beam_logs() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    prestart.start(prestart_count(argv))
+    try:
+        return _main(argv)
+    finally:
+        prestart.close_unused()  # e.g. bad usage, or nothing to read: never left for a later run
+
+
+def _main(argv: list[str]) -> int:
     _quiet_beam_logs()
     parser = _parser()
     args, extra = parser.parse_known_args(argv)

@@ -16,12 +16,9 @@ from typing import NoReturn, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipeline.layout import CHILDREN_PER_SDK_WORKER, DEFAULT_WORKERS, local_layout
 from schemas import IndexConfig, QaOptions
 
-DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
-# On the local runner the isolated children do the per-clip work, so one Beam SDK
-# worker (in the launcher process) can feed several; see local_layout().
-CHILDREN_PER_SDK_WORKER = 4
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -142,23 +139,6 @@ def qa_options(args: argparse.Namespace) -> QaOptions:
                      frozen_change=args.qa_frozen_change, blur_sharpness=args.qa_blur_sharpness,
                      dup_max_bits=args.dup_max_bits, dup_min_fraction=args.dup_min_fraction,
                      dup_max_offset_s=args.dup_max_offset_s)
-
-
-def local_layout(workers: int, isolation: str) -> tuple[int, int]:
-    """(Beam SDK worker processes, isolated children per SDK worker) on the local runner.
-
-    With isolation the children do the per-clip work, and the SDK worker only moves
-    rows and writes Parquet (~0.5 ms per clip against ~1.5 ms of indexing in the
-    header tier), so one SDK worker in the launcher process feeds up to
-    CHILDREN_PER_SDK_WORKER children. Beam's multi-processing mode would add a
-    process per worker that imports Beam (~1.5 s of CPU each) and pushes every
-    element through gRPC, only to hand it on to a child. Without isolation the
-    SDK worker processes do the reading themselves.
-    """
-    if isolation != "process":
-        return workers, 1
-    sdk_workers = -(-workers // CHILDREN_PER_SDK_WORKER)
-    return sdk_workers, -(-workers // sdk_workers)
 
 
 def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[str],

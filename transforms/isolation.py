@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+try:
+    import fcntl
+except ImportError:  # not on Windows; pipes keep their default size there
+    fcntl = None
 import os
 import pickle
 import resource
@@ -20,13 +24,13 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import time
 from typing import BinaryIO, Optional
 
 import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, SAMPLES_SCHEMA, FileInfo, IndexConfig
+from transforms import prestart
 from transforms.index_clip import IndexedClip, IndexResult, error_record, index_file
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
@@ -162,9 +166,8 @@ class IsolatedIndexer:
         return self._child.pid if self._child is not None else None
 
     def _spawn(self) -> None:
-        self._child = subprocess.Popen(
-            [sys.executable, "-m", "transforms.isolation"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self._child = prestart.take() or prestart.spawn()
+        _widen_pipe(self._child.stdout)
         self._ready = False
         self._served = 0
         _write_message(self._child.stdin, self._config)
@@ -311,6 +314,23 @@ class IsolatedPool:
     def close(self) -> None:
         for indexer in self._indexers:
             indexer.close()
+
+
+# A clip's rows (~100 KB for a minute at 30 fps) overflow Linux's default 64 KiB
+# pipe: the child then sits in write() until this process reads, instead of
+# going on to the next clip. 1 MiB is the largest size an unprivileged process
+# may ask for (/proc/sys/fs/pipe-max-size).
+PIPE_BYTES = 1024 * 1024
+
+
+def _widen_pipe(stream) -> None:
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl else None
+    if set_size is None:
+        return
+    try:
+        fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
+    except OSError:
+        pass  # a lower pipe-max-size: the default still works, only slower
 
 
 def _describe_exit(code: Optional[int]) -> str:

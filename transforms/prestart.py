@@ -1,0 +1,49 @@
+"""Isolated indexing children started before the launcher imports Beam.
+
+Importing Beam takes the launcher ~1 s of one core; a child's own start-up
+(Python, PyAV, numpy, pyarrow: ~0.4 s) can use the other core meanwhile
+instead of delaying the first clip. Children wait for their configuration
+message, so starting them early commits to nothing: `transforms.isolation`
+takes them when the IndexClip DoFn sets up in this process, and any not taken
+are closed at exit. Standard library only, so that it is cheap to import first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import subprocess
+import sys
+from typing import Optional
+
+CHILD_COMMAND = [sys.executable, "-m", "transforms.isolation"]
+_waiting: list[subprocess.Popen] = []
+
+
+def spawn() -> subprocess.Popen:
+    return subprocess.Popen(CHILD_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+
+
+def start(count: int) -> None:
+    for _ in range(count):
+        _waiting.append(spawn())
+
+
+def take() -> Optional[subprocess.Popen]:
+    """A child started early and still alive, or None."""
+    while _waiting:
+        child = _waiting.pop(0)
+        if child.poll() is None:
+            return child
+    return None
+
+
+@atexit.register
+def close_unused() -> None:
+    while _waiting:
+        child = _waiting.pop()
+        child.stdin.close()  # EOF before the configuration: the child exits at once
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        child.stdout.close()
