@@ -116,3 +116,26 @@ def test_truncation_needs_a_shorter_timeline_not_just_fewer_frames():
     assert is_truncated(_facts(90), 90, 3, 3.0, 1 / 30)   # index lists samples past EOF
     mkv = replace(_facts(None), container_duration_s=3.0)
     assert is_truncated(mkv, 52, 0, 1.733, 1 / 30) and not is_truncated(mkv, 90, 0, 3.0, 1 / 30)
+
+
+def test_presentation_order_shortcut_matches_the_sort():
+    """Sorted timelines skip the argsort; the result must equal the sorted path's."""
+    rng = np.random.default_rng(3)
+    pts = np.cumsum(rng.integers(900, 1100, size=300)).astype(np.int64)
+    in_order = measure(_timeline(pts), Fraction(30), Fraction(1, 30000))
+    shuffled = rng.permutation(300)
+    sorted_path = measure(_timeline(pts[shuffled]), Fraction(30), Fraction(1, 30000))
+    np.testing.assert_array_equal(in_order.pts, sorted_path.pts)
+    np.testing.assert_array_equal(shuffled[sorted_path.order], in_order.order)
+    for field in ("start_ts", "duration_ts", "nominal_interval_ts", "gap_count", "max_gap_ts",
+                  "gap_total_ts", "missing_ts_count", "vfr"):
+        assert getattr(in_order, field) == getattr(sorted_path, field), field
+
+
+def test_malloc_tuning_is_glibc_only_and_defers_to_the_user(monkeypatch):
+    from transforms.malloc_tuning import keep_heap_warm
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    assert keep_heap_warm() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert keep_heap_warm() in (True, False)  # True on glibc (this suite's Debian), never raises

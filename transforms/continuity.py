@@ -87,14 +87,23 @@ def _shown_span(timeline: Timeline, order: np.ndarray, timed_count: int) -> tupl
 
 def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
             gap_factor: float = 1.5, header_duration_ts: Optional[int] = None) -> Continuity:
-    pts = np.where(timeline.pts != NO_TS, timeline.pts, timeline.dts)
-    known = pts != NO_TS
-    # Frames without any timestamp keep decode order, after the timed ones.
-    order = np.concatenate([np.flatnonzero(known)[np.argsort(pts[known], kind="stable")],
-                            np.flatnonzero(~known)])
-    presented = pts[order]
-    timed = presented[: int(known.sum())]
-    steps = np.diff(timed)
+    pts = timeline.pts
+    missing = int(np.count_nonzero(pts == NO_TS))
+    steps = np.diff(pts)
+    if not missing and not (steps < 0).any():
+        # Already in presentation order (the index tier, and most clips without B-frames).
+        order = np.arange(pts.shape[0])
+        presented = timed = pts
+    else:
+        pts = np.where(pts != NO_TS, pts, timeline.dts)
+        known = pts != NO_TS
+        missing = int(np.count_nonzero(~known))
+        # Frames without any timestamp keep decode order, after the timed ones.
+        order = np.concatenate([np.flatnonzero(known)[np.argsort(pts[known], kind="stable")],
+                                np.flatnonzero(~known)])
+        presented = pts[order]
+        timed = presented[: presented.shape[0] - missing]
+        steps = np.diff(timed)
     nominal_ts = nominal_interval_ts(rate, time_base, steps, gap_factor)
 
     if timed.size:
@@ -124,7 +133,7 @@ def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
         max_gap_ts=float(gap_steps.max()) if gap_steps.size else 0.0,
         gap_total_ts=float(gap_steps.sum()),
         nonmonotonic_dts_count=int(np.count_nonzero(np.diff(dts) <= 0)),
-        missing_ts_count=int((~known).sum()),
+        missing_ts_count=missing,
         vfr=vfr,
         hidden_count=hidden,
     )

@@ -94,29 +94,34 @@ def _open_container(reader) -> av.container.InputContainer:
     return container
 
 
-def _mp4_sample_table(reader, facts: StreamFacts, stream) -> Optional[SampleTable]:
-    """The video track's sample table read from the moov, or None (then PyAV's index is used)."""
-    if not facts.container.startswith("mov"):
-        return None
+def _read_moov(reader) -> Optional[bytes]:
+    """The moov payload of an MP4/MOV (sample table, track headers), read once per clip."""
     # FFmpeg reads on from where it left the reader (PyAV does not seek before a read):
     # put the position back so a later demux sees nothing of this.
     position = reader.tell()
     try:
-        moov = read_moov(reader)
-        table = sample_table(moov, stream.id) if moov is not None else None
-    except (ValueError, struct.error, IndexError, OverflowError):  # damaged: FFmpeg's index decides
-        table = None
+        return read_moov(reader)
     finally:
         reader.seek(position)
+
+
+def _mp4_sample_table(moov: Optional[bytes], stream) -> Optional[SampleTable]:
+    """The video track's sample table read from the moov, or None (then PyAV's index is used)."""
+    if moov is None:
+        return None
+    try:
+        table = sample_table(moov, stream.id)
+    except (ValueError, struct.error, IndexError, OverflowError):  # damaged: FFmpeg's index decides
+        return None
     return table if isinstance(table, SampleTable) else None
 
 
 def _timeline(container, stream, facts: StreamFacts, file_size: int,
-              config: IndexConfig, warnings: list[str], reader) -> tuple[Timeline, int]:
+              config: IndexConfig, warnings: list[str], moov: Optional[bytes]) -> tuple[Timeline, int]:
     """Pick the tier; returns the timeline and how many index entries lie past EOF."""
     beyond_eof = 0
     if config.tier in ("auto", "header"):
-        timeline, verdict = from_index(stream, facts, file_size, _mp4_sample_table(reader, facts, stream))
+        timeline, verdict = from_index(stream, facts, file_size, _mp4_sample_table(moov, stream))
         beyond_eof = verdict.beyond_eof_count
         if timeline is not None:
             return timeline, 0
@@ -125,26 +130,33 @@ def _timeline(container, stream, facts: StreamFacts, file_size: int,
     return from_packets(container, stream), beyond_eof
 
 
+def _nullable(values: np.ndarray, missing: np.ndarray) -> pa.Array:
+    return pa.array(values, mask=missing) if missing.any() else pa.array(values)
+
+
 def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: StreamFacts) -> pa.RecordBatch:
     order = cont.order
     count = order.shape[0]
+    in_order = count == 0 or cont.pts is timeline.pts  # continuity kept decode order (no copy)
+
+    def presented(values: np.ndarray) -> np.ndarray:
+        return values if in_order else values[order]
+
     tb = facts.time_base
     pts = cont.pts
-    dts = timeline.dts[order]
-
     pts_mask = pts == NO_TS
-    dts_mask = dts == NO_TS
+    pos = presented(timeline.pos)
     columns = [
         pa.repeat(pa.scalar(clip_id, pa.string()), count),
         pa.array(np.arange(count, dtype=np.int32)),
-        pa.array(pts, mask=pts_mask),
-        pa.array(dts, mask=dts_mask),
+        _nullable(pts, pts_mask),
+        _nullable(presented(timeline.dts), timeline.dts == NO_TS if in_order else timeline.dts[order] == NO_TS),
         pa.array(np.full(count, tb.numerator, np.int32)),
         pa.array(np.full(count, tb.denominator, np.int32)),
-        pa.array(pts * (tb.numerator / tb.denominator), mask=pts_mask),
-        pa.array(timeline.is_keyframe[order]),
-        pa.array(timeline.size_bytes[order]),
-        pa.array(timeline.pos[order], mask=timeline.pos[order] < 0),
+        _nullable(pts * (tb.numerator / tb.denominator), pts_mask),
+        pa.array(presented(timeline.is_keyframe)),
+        pa.array(presented(timeline.size_bytes)),
+        _nullable(pos, pos < 0),
     ]
     return pa.RecordBatch.from_arrays(columns, schema=FRAMES_SCHEMA)
 
@@ -172,12 +184,13 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
             raise _Failure(problem[0], "probe", problem[1])
         facts = probe(container)
         stream = container.streams.video[0]
-        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, reader)
+        moov = _read_moov(reader) if facts.container.startswith("mov") else None
+        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, moov)
     if timeline.frame_count == 0:
         detail = f" ({timeline.read_error})" if timeline.read_error else ""
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")
     if facts.container.startswith("mov"):
-        facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader))
+        facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader, moov))
 
     cont = measure(timeline, facts.rate, facts.time_base, config.gap_factor,
                    facts.header_duration_ts if timeline.source == "index" else None)

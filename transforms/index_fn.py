@@ -19,6 +19,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedPool, index_in_process, quiet_ffmpeg
+from transforms.malloc_tuning import keep_heap_warm
 
 FRAMES_TAG = "frames"
 SAMPLES_TAG = "samples"
@@ -79,6 +80,7 @@ class IndexClipFn(beam.DoFn):
 
     def setup(self) -> None:
         quiet_ffmpeg()
+        keep_heap_warm()  # this process reads clips (--isolation none) or their rows
         if self._config.isolation == "process":
             self._pool = IsolatedPool(self._config, self._config.children)
             self._pool.start()

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, SAMPLES_SCHEMA, FileInfo, IndexConfig
 from transforms import prestart
+from transforms.malloc_tuning import keep_heap_warm
 from transforms.index_clip import IndexedClip, IndexResult, error_record, index_file
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
@@ -41,7 +42,7 @@ STARTUP_TIMEOUT_S = 120.0
 _READY = "ready"
 # Time budget grows with file size: reading a large clip at a slow 20 MB/s.
 BUDGET_BYTES_PER_S = 20e6
-_HEADER = struct.Struct(">Q")
+_HEADER = struct.Struct(">QI")  # pickle length, out-of-band buffer count
 
 # Test-only hooks (set by the test suite, never by users): make the child
 # die with SIGSEGV or hang when a uri contains the given text.
@@ -53,29 +54,42 @@ def time_budget_s(info: FileInfo, config: IndexConfig) -> float:
     return config.clip_timeout_s + (info.size_bytes or 0) / BUDGET_BYTES_PER_S
 
 
-def _write_message(stream: BinaryIO, obj) -> None:
-    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+def _write_all(stream: BinaryIO, data) -> None:
     # Unbuffered pipes may take a large message (an hour of frames) in parts.
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    view = memoryview(data).cast("B")
     while view:
         view = view[stream.write(view):]
+
+
+def _write_message(stream: BinaryIO, obj) -> None:
+    """Pickle protocol 5 with out-of-band buffers: Arrow buffers go down the pipe as they are."""
+    buffers: list[pickle.PickleBuffer] = []
+    payload = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    lengths = struct.pack(f">{len(raws)}Q", *(raw.nbytes for raw in raws))
+    _write_all(stream, _HEADER.pack(len(payload), len(raws)) + lengths + payload)
+    for raw in raws:
+        _write_all(stream, raw)
     stream.flush()
 
 
-def _read_exact(stream: BinaryIO, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = stream.read(size)
-        if not chunk:
+def _read_exact(stream: BinaryIO, size: int) -> bytearray:
+    """`size` bytes, read straight into one buffer (no copies of a minute of frames)."""
+    data = bytearray(size)
+    view = memoryview(data)
+    while view:
+        got = stream.readinto(view)
+        if not got:
             raise EOFError("pipe closed")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
+        view = view[got:]
+    return data
 
 
 def _read_message(stream: BinaryIO):
-    (size,) = _HEADER.unpack(_read_exact(stream, _HEADER.size))
-    return pickle.loads(_read_exact(stream, size))
+    size, count = _HEADER.unpack(_read_exact(stream, _HEADER.size))
+    lengths = struct.unpack(f">{count}Q", _read_exact(stream, 8 * count)) if count else ()
+    payload = _read_exact(stream, size)
+    return pickle.loads(payload, buffers=[_read_exact(stream, length) for length in lengths])
 
 
 def _encode_result(result: IndexResult):
@@ -349,6 +363,7 @@ def _serve() -> None:
     os.dup2(2, 1)
     protocol_in = os.fdopen(os.dup(0), "rb", buffering=0)
     quiet_ffmpeg()
+    keep_heap_warm()
     # A crash inside FFmpeg must not leave a core dump the size of the process
     # in the worker's folder; the error row already names the signal.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -181,12 +181,18 @@ def _track_table(moov: bytes, boxes, mvhd) -> Union[SampleTable, str]:
     steps = _full_box_array(moov, stts, 0, 2)
     if steps is None or int(steps[:, 0].sum()) != count:
         return "stts does not cover every sample"
-    deltas = steps[:, 1].astype(np.int64)
-    if (deltas <= 0).any() or (deltas >= 2 ** 31).any():
-        return "zero or negative sample durations"
-    durations = np.repeat(deltas, steps[:, 0].astype(np.int64))
-    dts = np.zeros(count, np.int64)
-    np.cumsum(durations[:-1], out=dts[1:])
+    if steps.shape[0] == 1:  # constant frame rate: one run
+        delta = int(steps[0, 1])
+        if not 0 < delta < 2 ** 31:
+            return "zero or negative sample durations"
+        dts = np.arange(0, count * delta, delta, dtype=np.int64)
+    else:
+        deltas = steps[:, 1].astype(np.int64)
+        if (deltas <= 0).any() or (deltas >= 2 ** 31).any():
+            return "zero or negative sample durations"
+        durations = np.repeat(deltas, steps[:, 0].astype(np.int64))
+        dts = np.zeros(count, np.int64)
+        np.cumsum(durations[:-1], out=dts[1:])
 
     positions = _positions(moov, stsc, offsets_box, b"co64" in boxes, sizes)
     if isinstance(positions, str):
@@ -220,6 +226,11 @@ def _positions(moov, stsc, offsets_box, wide: bool, sizes: np.ndarray) -> Union[
         return "no chunk table"
     offsets = offsets[:, 0].astype(np.int64)
     chunks = offsets.shape[0]
+    starts = np.cumsum(sizes) - sizes  # each sample's offset from the first sample's
+    if runs.shape[0] == 1 and chunks == 1:  # every sample in one chunk (common for remuxed clips)
+        if runs[0, 0] != 1 or runs[0, 2] != 1 or int(runs[0, 1]) != sizes.shape[0]:
+            return "stsc and stsz disagree on the sample count"
+        return starts + offsets[0]
     first = runs[:, 0].astype(np.int64)
     per_chunk = runs[:, 1].astype(np.int64)
     if first[0] != 1 or (np.diff(first) <= 0).any() or first[-1] > chunks or (per_chunk == 0).any() \
@@ -230,8 +241,6 @@ def _positions(moov, stsc, offsets_box, wide: bool, sizes: np.ndarray) -> Union[
     if int(chunk_samples.sum()) != sizes.shape[0]:
         return "stsc and stsz disagree on the sample count"
     chunk_of = np.repeat(np.arange(chunks), chunk_samples)
-    ends = np.cumsum(sizes)
-    starts = ends - sizes
     chunk_first = np.cumsum(chunk_samples) - chunk_samples
     return offsets[chunk_of] + starts - starts[chunk_first][chunk_of]
 

@@ -7,6 +7,7 @@ clip would cost more than the whole header tier, so we walk the box headers
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 from typing import BinaryIO, Iterator, Optional
@@ -76,14 +77,20 @@ def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
     return int(round(-degrees)) % 360
 
 
-def read_rotation_deg(reader: BinaryIO) -> int:
+def read_rotation_deg(reader: BinaryIO, moov: Optional[bytes] = None) -> int:
     """Rotation of the first video track's matrix, degrees counter-clockwise as FFmpeg
-    reports it (ffprobe's `rotation`), modulo 360; 0 when absent."""
-    end = reader.seek(0, 2)
-    moov = _child(reader, 0, end, b"moov")
-    if not moov:
-        return 0
-    for box_type, payload, box_end in _boxes(reader, *moov):
+    reports it (ffprobe's `rotation`), modulo 360; 0 when absent.
+
+    `moov`: the moov payload when the caller has read it already (no file reads then).
+    """
+    if moov is not None:
+        reader, span = io.BytesIO(moov), (0, len(moov))
+    else:
+        end = reader.seek(0, 2)
+        span = _child(reader, 0, end, b"moov")
+        if not span:
+            return 0
+    for box_type, payload, box_end in _boxes(reader, *span):
         if box_type == b"trak" and _handler(reader, (payload, box_end)) == b"vide":
             return _matrix_rotation(reader, (payload, box_end)) or 0
     return 0
