@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, TestOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
 from schemas import FileInfo, IndexConfig
 from transforms import storage
@@ -33,8 +33,8 @@ def local_runner():
 
 
 def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
-                snapshot_dir: str) -> None:
-    outputs = (
+                snapshot_dir: str, spread: bool = True) -> None:
+    files = (
         pipeline
         # The clip list travels as a file, not inside the pipeline (beam.Create would
         # pickle every element into the job graph: launcher memory grows with the
@@ -42,10 +42,13 @@ def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
         # split by byte range, so workers read it in parallel.
         | "ReadInputs" >> beam.io.ReadFromText(inputs_path)
         | "ParseInputs" >> beam.Map(FileInfo.from_json)
-        # Break fusion so clips spread over all workers instead of one.
-        | "Spread" >> beam.Reshuffle()
-        | "Index" >> IndexClips(config)
     )
+    if spread:
+        # Break fusion so clips spread over all workers instead of one. Not needed when
+        # one in-process worker feeds its isolated readers (pipeline.layout): it would
+        # only add a stage.
+        files = files | "Spread" >> beam.Reshuffle()
+    outputs = files | "Index" >> IndexClips(config)
     tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "samples": outputs[SAMPLES_TAG],
               "errors": outputs[ERRORS_TAG]}
     _ = tables | "WriteIndex" >> WriteIndex(snapshot_dir, config.run_id)
@@ -57,8 +60,9 @@ def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir:
     inputs_path = storage.join(snapshot_dir, INPUTS_FILE)
     storage.write_bytes(inputs_path, "".join(info.to_json() + "\n" for info in files).encode("utf-8"))
     try:
+        one_local_worker = runner is not None and options.view_as(DirectOptions).direct_num_workers <= 1
         with beam.Pipeline(runner=runner, options=options) as pipeline:
-            build_index(pipeline, inputs_path, config, snapshot_dir)
+            build_index(pipeline, inputs_path, config, snapshot_dir, spread=not one_local_worker)
     finally:
         storage.delete_file(inputs_path)
     # Beam's DataflowRunner returns "done" without submitting anything on --dry_run (other

@@ -142,25 +142,13 @@ def _commit_files(paths) -> list[str]:
     return list(paths)
 
 
-class WriteParquetTable(beam.PTransform):
-    """Elements -> Arrow tables of about `rows_per_group` rows -> this table's Parquet files."""
-
-    def __init__(self, path_prefix: str, schema: pa.Schema, to_table, rows_per_group: int,
-                 element_rows: Optional[Callable] = None):
-        super().__init__()
-        self._shards = WriteParquetShardsFn(path_prefix, schema, to_table, rows_per_group, element_rows)
-
-    def expand(self, pcoll):
-        return (
-            pcoll
-            | "WriteShards" >> beam.ParDo(self._shards)
-            | "Key" >> beam.Map(lambda path: (None, path))
-            | "Gather" >> beam.GroupByKey()
-            | "Commit" >> beam.FlatMap(lambda keyed: _commit_files(keyed[1])))
-
-
 class WriteIndex(beam.PTransform):
-    """{clips, frames, samples, errors} -> SNAPSHOT/<table>/<run_id>-part-*.parquet."""
+    """{clips, frames, samples, errors} -> SNAPSHOT/<table>/<run_id>-part-*.parquet.
+
+    Each table's shards are written where its rows are made; the hidden files of all
+    four tables are then committed in one step (one shuffle, not four: on the local
+    runner every stage costs a fixed ~0.1 s). Returns the committed paths.
+    """
 
     def __init__(self, snapshot_dir: str, run_id: str):
         super().__init__()
@@ -171,15 +159,23 @@ class WriteIndex(beam.PTransform):
         return f"{self._snapshot_dir}/{table}/{self._run_id}-part"
 
     def expand(self, outputs):
-        return {
-            "clips": outputs["clips"] | "WriteClips" >> WriteParquetTable(
-                self._prefix("clips"), CLIPS_SCHEMA, clips_to_table, RECORDS_PER_TABLE),
-            "errors": outputs["errors"] | "WriteErrors" >> WriteParquetTable(
-                self._prefix("errors"), ERRORS_SCHEMA, errors_to_table, RECORDS_PER_TABLE),
-            "frames": outputs["frames"] | "WriteFrames" >> WriteParquetTable(
-                self._prefix("frames"), FRAMES_SCHEMA, frames_to_table, FRAME_ROWS_PER_TABLE,
-                element_rows=lambda batch: batch.num_rows),
-            "samples": outputs["samples"] | "WriteSamples" >> WriteParquetTable(
-                self._prefix("samples"), SAMPLES_SCHEMA, samples_to_table, FRAME_ROWS_PER_TABLE,
-                element_rows=lambda batch: batch.num_rows),
+        def rows(batch):
+            return batch.num_rows
+
+        shards = {
+            "clips": WriteParquetShardsFn(self._prefix("clips"), CLIPS_SCHEMA, clips_to_table,
+                                          RECORDS_PER_TABLE),
+            "errors": WriteParquetShardsFn(self._prefix("errors"), ERRORS_SCHEMA, errors_to_table,
+                                           RECORDS_PER_TABLE),
+            "frames": WriteParquetShardsFn(self._prefix("frames"), FRAMES_SCHEMA, frames_to_table,
+                                           FRAME_ROWS_PER_TABLE, element_rows=rows),
+            "samples": WriteParquetShardsFn(self._prefix("samples"), SAMPLES_SCHEMA, samples_to_table,
+                                            FRAME_ROWS_PER_TABLE, element_rows=rows),
         }
+        written = [outputs[table] | f"Write{table.title()}" >> beam.ParDo(fn) for table, fn in shards.items()]
+        return (
+            written
+            | "AllFiles" >> beam.Flatten()
+            | "Key" >> beam.Map(lambda path: (None, path))
+            | "Gather" >> beam.GroupByKey()
+            | "Commit" >> beam.FlatMap(lambda keyed: _commit_files(keyed[1])))
