@@ -136,6 +136,9 @@ def _quiet_beam_logs() -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before numpy is imported (through Beam): its OpenBLAS thread pool only competes with
+    # the readers for cores here (see transforms.prestart.child_env).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     prestart.start(prestart_count(argv))
     try:
         return _main(argv)

@@ -11,6 +11,7 @@ are closed at exit. Standard library only, so that it is cheap to import first.
 from __future__ import annotations
 
 import atexit
+import os
 import subprocess
 import sys
 from typing import Optional
@@ -19,8 +20,20 @@ CHILD_COMMAND = [sys.executable, "-m", "transforms.isolation"]
 _waiting: list[subprocess.Popen] = []
 
 
+def child_env() -> dict:
+    """A reader's environment: numpy's OpenBLAS without its own thread pool.
+
+    A reader works on small arrays, one clip at a time, next to other readers; OpenBLAS's
+    threads (one per core, started when numpy is imported) only compete with them.
+    """
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return env
+
+
 def spawn() -> subprocess.Popen:
-    return subprocess.Popen(CHILD_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    return subprocess.Popen(CHILD_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                            env=child_env())
 
 
 def start(count: int) -> None:
