@@ -72,6 +72,9 @@ def scale_md(summary: dict, title: str) -> list[str]:
         lines += ["", f"Largest/smallest: time per clip x{summary['per_clip_ratio_largest_vs_smallest']}, "
                       f"peak RSS x{summary['rss_ratio_largest_vs_smallest']}; marginal "
                       f"{summary['marginal_ms_per_clip']} ms per clip, start-up ~{summary['startup_s_estimate']} s."]
+        if summary.get("segment_marginal_ms_per_clip"):
+            lines[-1] += (" Cost of an extra clip between consecutive sizes: "
+                          + " / ".join(f"{ms} ms" for ms in summary["segment_marginal_ms_per_clip"]) + ".")
     if "targets" in summary:
         lines += ["", "Targets: " + ", ".join(f"{k} {'met' if v else 'MISSED'}"
                                                for k, v in summary["targets"].items())]
@@ -83,8 +86,8 @@ def render(results_dir: str) -> str:
     throughput = latest("throughput-*.json", results_dir)
     if throughput:
         lines += machine_lines(throughput) + [""] + throughput_md(throughput) + [""]
-    # A larger corpus (e.g. 15,000 clips, header tier only, no ffprobe) shows how much of the gap
-    # to bare PyAV is fixed start-up: saved by hand as large-throughput-*.json.
+    # A larger corpus (e.g. 15,000 clips) shows how much of the gap to bare PyAV is fixed
+    # start-up: `python -m bench.throughput --name large-throughput --corpus ... --clips N`.
     large = latest("large-throughput-*.json", results_dir)
     if large:
         lines += ["Larger corpus, same method:", ""] + throughput_md(large) + [""]

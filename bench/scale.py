@@ -128,15 +128,22 @@ def run_series(args) -> dict:
     first, last = runs[0], runs[-1]
     # Marginal cost: the slope between the smallest and largest run removes start-up.
     marginal_ms = (last["index_wall_s"] - first["index_wall_s"]) / (last["clips"] - first["clips"]) * 1000
+    # Linear growth: the cost of each extra clip is the same from 1k to 4k as from 4k to 16k.
+    segments_ms = [round((b["index_wall_s"] - a["index_wall_s"]) / (b["clips"] - a["clips"]) * 1000, 3)
+                   for a, b in zip(runs, runs[1:])]
     return {
         "corpus": {**BOSTON, "note": "first N rows of the Boston manifest"},
         "runs": runs,
         "per_clip_ratio_largest_vs_smallest": round(last["ms_per_clip"] / first["ms_per_clip"], 3),
         "rss_ratio_largest_vs_smallest": round(last["index_peak_rss_bytes"] / first["index_peak_rss_bytes"], 3),
         "marginal_ms_per_clip": round(marginal_ms, 3),
+        "segment_marginal_ms_per_clip": segments_ms,
         "startup_s_estimate": round(first["index_wall_s"] - marginal_ms / 1000 * first["clips"], 2),
         "targets": {
+            # Time per clip (start-up included) must not grow with the corpus...
             "per_clip_within_15pct": last["ms_per_clip"] <= first["ms_per_clip"] * 1.15,
+            # ...and the cost of an extra clip must not change: time grows linearly.
+            "marginal_within_15pct": bool(segments_ms) and abs(segments_ms[-1] / segments_ms[0] - 1) <= 0.15,
             "rss_within_20pct": abs(last["index_peak_rss_bytes"] / first["index_peak_rss_bytes"] - 1) <= 0.20,
         },
     }

@@ -188,6 +188,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ffprobe-once", action="store_true",
                         help="with --repeat, run the (slow) ffprobe loop in the first round only")
     parser.add_argument("--results", default=RESULTS_DIR, help="folder for the results JSON")
+    parser.add_argument("--name", default="throughput",
+                        help="results file prefix; `large-throughput` for the larger-corpus run that "
+                             "BENCHMARKS.md shows beside the main one (default: throughput)")
     parser.add_argument("--keep-corpus", action="store_true", default=True)
     parser.add_argument("--delete-corpus", dest="keep_corpus", action="store_false")
     args = parser.parse_args(argv)
@@ -244,7 +247,7 @@ def main(argv=None) -> int:
         }
     os.makedirs(args.results, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    path = os.path.join(args.results, f"throughput-{stamp}.json")
+    path = os.path.join(args.results, f"{args.name}-{stamp}.json")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
     print(json.dumps(summary["ratios"]), flush=True)
