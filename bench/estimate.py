@@ -37,7 +37,7 @@ from typing import Optional
 
 from bench.throughput import RESULTS_DIR
 
-LOCAL_STARTUP_S = 7.0  # measured: a 10-clip local run takes ~7 s (Beam, 2 workers, isolation children)
+LOCAL_STARTUP_S = 2.0  # measured: a 10-clip local run takes ~2 s (Beam import, pipeline, 2 readers)
 
 
 def latest(pattern: str, results_dir: str) -> Optional[dict]:

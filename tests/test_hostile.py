@@ -256,3 +256,32 @@ def test_queued_clips_survive_a_crash_and_a_hang(tmp_path, monkeypatch):
             r.error_kind if isinstance(r, ErrorRecord) else "clip") for r in rows]
     assert got == [("a.mp4", "clip"), ("crash-me.mp4", "crash"), ("b.mp4", "clip"),
                    ("hang-me.mp4", "timeout"), ("c.mp4", "clip")]
+
+
+def test_a_pool_of_readers_blames_only_the_guilty_clip(tmp_path, monkeypatch):
+    """Two readers, two queued clips each: every clip gets one row, errors only where due."""
+    from transforms.isolation import IsolatedPool
+
+    monkeypatch.setenv(CRASH_HOOK_ENV, "crash-me")
+    monkeypatch.setenv(HANG_HOOK_ENV, "hang-me")
+    good = Path(make_clip(str(tmp_path / "good.mp4"))).read_bytes()
+    names = ["a.mp4", "crash-me.mp4", "b.mp4", "c.mp4", "hang-me.mp4", "d.mp4", "e.mp4", "f.mp4"]
+    for name in names:
+        (tmp_path / name).write_bytes(good)
+    pool = IsolatedPool(IndexConfig(clip_timeout_s=2), children=2)
+    pool.start()
+    rows = []
+    try:
+        for name in names:
+            pool.submit(FileInfo(str(tmp_path / name), len(good), None))
+            while pool.in_flight > 3:
+                rows.append(pool.next_result())
+        while pool.in_flight:
+            rows.append(pool.next_result())
+    finally:
+        pool.close()
+    got = {os.path.basename(r.uri if isinstance(r, ErrorRecord) else r.clip.uri):
+           r.error_kind if isinstance(r, ErrorRecord) else "clip" for r in rows}
+    assert len(rows) == len(names)
+    assert got == {name: {"crash-me.mp4": "crash", "hang-me.mp4": "timeout"}.get(name, "clip")
+                   for name in names}

@@ -1,12 +1,14 @@
 """Run per-clip indexing where a native crash or a hang costs one clip, not the run.
 
 FFmpeg can SIGSEGV on hostile input, and a Beam worker that dies repeatedly
-fails the whole job. Each DoFn instance therefore keeps one long-lived child
-process (`python -m transforms.isolation`) and sends it clips one at a time
-over a pipe. A child that dies becomes an error row of kind `crash` (with the
-signal); one that overruns its time budget is killed and becomes `timeout`.
-The child is reused across clips, so isolation costs a pickle round trip per
-clip, not a process start (`python -m bench.isolation` measures the overhead).
+fails the whole job. Each DoFn instance therefore keeps long-lived child
+processes (`python -m transforms.isolation`; one on distributed runners,
+`--workers` of them on the local runner, see pipeline.layout) and sends each
+clips one at a time over a pipe. A child that dies becomes an error row of kind
+`crash` (with the signal); one that overruns its time budget is killed and
+becomes `timeout`. Children are reused across clips, so isolation costs a
+pickle round trip per clip, not a process start (`python -m bench.isolation`
+measures the overhead).
 """
 
 from __future__ import annotations
