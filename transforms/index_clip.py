@@ -184,7 +184,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
             raise _Failure(problem[0], "probe", problem[1])
         facts = probe(container)
         stream = container.streams.video[0]
-        moov = _read_moov(reader) if facts.container.startswith("mov") else None
+        # The packets tier needs only the track header from it (rotation): box headers are
+        # walked then instead of reading the whole moov a second time.
+        moov = _read_moov(reader) if facts.container.startswith("mov") and config.tier != "packets" else None
         timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, moov)
     if timeline.frame_count == 0:
         detail = f" ({timeline.read_error})" if timeline.read_error else ""
