@@ -233,27 +233,32 @@ def test_folder_loops_end_and_folders_named_like_clips_are_listed(tmp_path):
     assert found("*/*") == ["a/clip.mp4", "a/up"]                # plain folders are walked
 
 
-def test_queued_clips_survive_a_crash_and_a_hang(tmp_path, monkeypatch):
-    """With a clip queued behind the one being read, only the guilty clip gets the error row."""
+def _rows_with_hooks(tmp_path, monkeypatch, names, reader, most_in_flight):
+    """Index copies of one good clip named `names` through `reader` (an IsolatedIndexer or
+    IsolatedPool) with the crash and hang hooks armed; (name, kind) per row, in row order."""
     monkeypatch.setenv(CRASH_HOOK_ENV, "crash-me")
     monkeypatch.setenv(HANG_HOOK_ENV, "hang-me")
     good = Path(make_clip(str(tmp_path / "good.mp4"))).read_bytes()
-    names = ["a.mp4", "crash-me.mp4", "b.mp4", "hang-me.mp4", "c.mp4"]
     for name in names:
         (tmp_path / name).write_bytes(good)
-    indexer = IsolatedIndexer(IndexConfig(clip_timeout_s=2))
     rows = []
     try:
         for name in names:
-            indexer.submit(FileInfo(str(tmp_path / name), len(good), None))
-            while indexer.in_flight > 1:
-                rows.append(indexer.next_result())
-        while indexer.in_flight:
-            rows.append(indexer.next_result())
+            reader.submit(FileInfo(str(tmp_path / name), len(good), None))
+            while reader.in_flight > most_in_flight:
+                rows.append(reader.next_result())
+        while reader.in_flight:
+            rows.append(reader.next_result())
     finally:
-        indexer.close()
-    got = [(os.path.basename(r.uri if isinstance(r, ErrorRecord) else r.clip.uri),
-            r.error_kind if isinstance(r, ErrorRecord) else "clip") for r in rows]
+        reader.close()
+    return [(os.path.basename(r.uri if isinstance(r, ErrorRecord) else r.clip.uri),
+             r.error_kind if isinstance(r, ErrorRecord) else "clip") for r in rows]
+
+
+def test_queued_clips_survive_a_crash_and_a_hang(tmp_path, monkeypatch):
+    """With a clip queued behind the one being read, only the guilty clip gets the error row."""
+    names = ["a.mp4", "crash-me.mp4", "b.mp4", "hang-me.mp4", "c.mp4"]
+    got = _rows_with_hooks(tmp_path, monkeypatch, names, IsolatedIndexer(IndexConfig(clip_timeout_s=2)), 1)
     assert got == [("a.mp4", "clip"), ("crash-me.mp4", "crash"), ("b.mp4", "clip"),
                    ("hang-me.mp4", "timeout"), ("c.mp4", "clip")]
 
@@ -262,26 +267,10 @@ def test_a_pool_of_readers_blames_only_the_guilty_clip(tmp_path, monkeypatch):
     """Two readers, two queued clips each: every clip gets one row, errors only where due."""
     from transforms.isolation import IsolatedPool
 
-    monkeypatch.setenv(CRASH_HOOK_ENV, "crash-me")
-    monkeypatch.setenv(HANG_HOOK_ENV, "hang-me")
-    good = Path(make_clip(str(tmp_path / "good.mp4"))).read_bytes()
     names = ["a.mp4", "crash-me.mp4", "b.mp4", "c.mp4", "hang-me.mp4", "d.mp4", "e.mp4", "f.mp4"]
-    for name in names:
-        (tmp_path / name).write_bytes(good)
     pool = IsolatedPool(IndexConfig(clip_timeout_s=2), children=2)
     pool.start()
-    rows = []
-    try:
-        for name in names:
-            pool.submit(FileInfo(str(tmp_path / name), len(good), None))
-            while pool.in_flight > 3:
-                rows.append(pool.next_result())
-        while pool.in_flight:
-            rows.append(pool.next_result())
-    finally:
-        pool.close()
-    got = {os.path.basename(r.uri if isinstance(r, ErrorRecord) else r.clip.uri):
-           r.error_kind if isinstance(r, ErrorRecord) else "clip" for r in rows}
-    assert len(rows) == len(names)
-    assert got == {name: {"crash-me.mp4": "crash", "hang-me.mp4": "timeout"}.get(name, "clip")
-                   for name in names}
+    got = _rows_with_hooks(tmp_path, monkeypatch, names, pool, 3)
+    assert len(got) == len(names)
+    assert dict(got) == {name: {"crash-me.mp4": "crash", "hang-me.mp4": "timeout"}.get(name, "clip")
+                         for name in names}
