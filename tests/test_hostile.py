@@ -233,11 +233,13 @@ def test_folder_loops_end_and_folders_named_like_clips_are_listed(tmp_path):
     assert found("*/*") == ["a/clip.mp4", "a/up"]                # plain folders are walked
 
 
-def _rows_with_hooks(tmp_path, monkeypatch, names, reader, most_in_flight):
-    """Index copies of one good clip named `names` through `reader` (an IsolatedIndexer or
-    IsolatedPool) with the crash and hang hooks armed; (name, kind) per row, in row order."""
+def _rows_with_hooks(tmp_path, monkeypatch, names, make_reader, most_in_flight):
+    """Index copies of one good clip named `names` through `make_reader()` (an IsolatedIndexer
+    or IsolatedPool, made once the crash and hang hooks are armed, since children inherit the
+    environment); (name, kind) per row, in row order."""
     monkeypatch.setenv(CRASH_HOOK_ENV, "crash-me")
     monkeypatch.setenv(HANG_HOOK_ENV, "hang-me")
+    reader = make_reader()
     good = Path(make_clip(str(tmp_path / "good.mp4"))).read_bytes()
     for name in names:
         (tmp_path / name).write_bytes(good)
@@ -258,7 +260,8 @@ def _rows_with_hooks(tmp_path, monkeypatch, names, reader, most_in_flight):
 def test_queued_clips_survive_a_crash_and_a_hang(tmp_path, monkeypatch):
     """With a clip queued behind the one being read, only the guilty clip gets the error row."""
     names = ["a.mp4", "crash-me.mp4", "b.mp4", "hang-me.mp4", "c.mp4"]
-    got = _rows_with_hooks(tmp_path, monkeypatch, names, IsolatedIndexer(IndexConfig(clip_timeout_s=2)), 1)
+    got = _rows_with_hooks(tmp_path, monkeypatch, names,
+                           lambda: IsolatedIndexer(IndexConfig(clip_timeout_s=2)), 1)
     assert got == [("a.mp4", "clip"), ("crash-me.mp4", "crash"), ("b.mp4", "clip"),
                    ("hang-me.mp4", "timeout"), ("c.mp4", "clip")]
 
@@ -268,9 +271,12 @@ def test_a_pool_of_readers_blames_only_the_guilty_clip(tmp_path, monkeypatch):
     from transforms.isolation import IsolatedPool
 
     names = ["a.mp4", "crash-me.mp4", "b.mp4", "c.mp4", "hang-me.mp4", "d.mp4", "e.mp4", "f.mp4"]
-    pool = IsolatedPool(IndexConfig(clip_timeout_s=2), children=2)
-    pool.start()
-    got = _rows_with_hooks(tmp_path, monkeypatch, names, pool, 3)
+    def started_pool():
+        pool = IsolatedPool(IndexConfig(clip_timeout_s=2), children=2)
+        pool.start()
+        return pool
+
+    got = _rows_with_hooks(tmp_path, monkeypatch, names, started_pool, 3)
     assert len(got) == len(names)
     assert dict(got) == {name: {"crash-me.mp4": "crash", "hang-me.mp4": "timeout"}.get(name, "clip")
                          for name in names}
