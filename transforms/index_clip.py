@@ -113,7 +113,22 @@ def _mp4_sample_table(moov: Optional[bytes], stream) -> Optional[SampleTable]:
         table = sample_table(moov, stream.id)
     except (ValueError, struct.error, IndexError, OverflowError):  # damaged: FFmpeg's index decides
         return None
-    return table if isinstance(table, SampleTable) else None
+    if not isinstance(table, SampleTable):
+        return None
+    # FFmpeg may have read a damaged track differently (refused a data reference or a sample
+    # description, found an edit list in a mangled box): then its index is the truth. Its
+    # length and its first and last entries are cheap to compare; reading all of them is
+    # what the table saves.
+    entries = stream.index_entries
+    count = table.dts.shape[0]
+    if count != len(entries):
+        return None
+    for i in (0, count - 1):
+        entry = entries[i]
+        if (entry.timestamp, entry.pos, entry.size, entry.flags) != (
+                int(table.dts[i]), int(table.pos[i]), int(table.size_bytes[i]), int(table.is_keyframe[i])):
+            return None
+    return table
 
 
 def _timeline(container, stream, facts: StreamFacts, file_size: int,

@@ -28,6 +28,9 @@ import numpy as np
 MAX_MOOV_BYTES = 64 * 1024 * 1024
 _U32 = np.dtype(">u4")
 _U64 = np.dtype(">u8")
+# FFmpeg's index keeps a sample's size in a signed 30-bit field (and mov_build_index stops at
+# samples over 0x3FFFFFFF): past 512 MiB its index and the stored table no longer agree.
+_MAX_SAMPLE_BYTES = (1 << 29) - 1
 _CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts")
 
 
@@ -177,6 +180,8 @@ def _track_table(moov: bytes, boxes, mvhd) -> Union[SampleTable, str]:
         if start + 12 + 4 * count > end:
             return "short stsz"
         sizes = np.frombuffer(moov, _U32, count, start + 12).astype(np.int64)
+    if int(sizes.max()) > _MAX_SAMPLE_BYTES:
+        return "a sample larger than FFmpeg's index can hold"
 
     steps = _full_box_array(moov, stts, 0, 2)
     if steps is None or int(steps[:, 0].sum()) != count:
@@ -210,6 +215,8 @@ def _track_table(moov: bytes, boxes, mvhd) -> Union[SampleTable, str]:
         numbers = numbers[:, 0].astype(np.int64)
         if numbers.min() < 1 or numbers.max() > count:
             return "stss names samples that do not exist"
+        if numbers.shape[0] > 1 and (np.diff(numbers) <= 0).any():
+            return "stss out of order"  # FFmpeg walks it in order and skips what is not
         keys = np.zeros(count, bool)
         keys[numbers - 1] = True
 
