@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 DEFAULT_WORKERS = max(1, min(os.cpu_count() or 1, 8))
 # On the local runner the isolated children do the per-clip work, so one Beam SDK
@@ -27,7 +28,8 @@ def local_layout(workers: int, isolation: str) -> tuple[int, int]:
     return sdk_workers, -(-workers // sdk_workers)
 
 
-def _flag_value(argv: list[str], name: str):
+def flag_value(argv: list[str], name: str) -> Optional[str]:
+    """The value of `name` given as `--name V` or `--name=V`, else None."""
     for i, arg in enumerate(argv):
         if arg == name:
             return argv[i + 1] if i + 1 < len(argv) else None
@@ -44,10 +46,10 @@ def prestart_count(argv: list[str]) -> int:
     """
     if not argv or argv[0] != "index" or any(a in ("-h", "--help") for a in argv):
         return 0
-    if _flag_value(argv, "--runner") is not None or _flag_value(argv, "--isolation") == "none":
+    if flag_value(argv, "--runner") is not None or flag_value(argv, "--isolation") == "none":
         return 0
     try:
-        workers = int(_flag_value(argv, "--workers") or DEFAULT_WORKERS)
+        workers = int(flag_value(argv, "--workers") or DEFAULT_WORKERS)
     except ValueError:
         return 0
     sdk_workers, children = local_layout(max(1, workers), "process")

@@ -16,9 +16,8 @@ from typing import NoReturn, Optional
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipeline.layout import CHILDREN_PER_SDK_WORKER, DEFAULT_WORKERS, local_layout
+from pipeline.layout import CHILDREN_PER_SDK_WORKER, DEFAULT_WORKERS, flag_value, local_layout
 from schemas import IndexConfig, QaOptions
-
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -169,12 +168,8 @@ def _has_flag(flags: list[str], name: str) -> bool:
 
 def _is_local_master(flags: list[str], name: str, local_values: tuple[str, ...]) -> bool:
     """Is --name unset, or set (as `--name V` or `--name=V`) to a local value?"""
-    for i, flag in enumerate(flags):
-        if flag == name and i + 1 < len(flags):
-            return flags[i + 1].startswith(local_values)
-        if flag.startswith(name + "="):
-            return flag.split("=", 1)[1].startswith(local_values)
-    return True
+    value = flag_value(flags, name)
+    return value is None or value.startswith(local_values)
 
 
 def portable_runner_defaults(runner: str, flags: list[str]) -> list[str]:
