@@ -36,6 +36,7 @@ class Continuity:
     missing_ts_count: int        # packets with neither pts nor dts
     vfr: bool
     hidden_count: int = 0        # frames an edit list hides (stored, not shown)
+    in_decode_order: bool = False  # presentation order is decode order: `order` is the identity
 
 
 def nominal_interval_ts(rate: Optional[Fraction], time_base: Fraction, steps: np.ndarray,
@@ -90,7 +91,8 @@ def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
     pts = timeline.pts
     missing = int(np.count_nonzero(pts == NO_TS))
     steps = np.diff(pts)
-    if not missing and not (steps < 0).any():
+    in_decode_order = not missing and not (steps < 0).any()
+    if in_decode_order:
         # Already in presentation order (the index tier, and most clips without B-frames).
         order = np.arange(pts.shape[0])
         presented = timed = pts
@@ -136,4 +138,5 @@ def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
         missing_ts_count=missing,
         vfr=vfr,
         hidden_count=hidden,
+        in_decode_order=in_decode_order,
     )

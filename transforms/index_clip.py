@@ -152,20 +152,20 @@ def _nullable(values: np.ndarray, missing: np.ndarray) -> pa.Array:
 def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: StreamFacts) -> pa.RecordBatch:
     order = cont.order
     count = order.shape[0]
-    in_order = count == 0 or cont.pts is timeline.pts  # continuity kept decode order (no copy)
 
     def presented(values: np.ndarray) -> np.ndarray:
-        return values if in_order else values[order]
+        return values if cont.in_decode_order else values[order]
 
     tb = facts.time_base
     pts = cont.pts
     pts_mask = pts == NO_TS
+    dts = presented(timeline.dts)
     pos = presented(timeline.pos)
     columns = [
         pa.repeat(pa.scalar(clip_id, pa.string()), count),
         pa.array(np.arange(count, dtype=np.int32)),
         _nullable(pts, pts_mask),
-        _nullable(presented(timeline.dts), timeline.dts == NO_TS if in_order else timeline.dts[order] == NO_TS),
+        _nullable(dts, dts == NO_TS),
         pa.array(np.full(count, tb.numerator, np.int32)),
         pa.array(np.full(count, tb.denominator, np.int32)),
         _nullable(pts * (tb.numerator / tb.denominator), pts_mask),

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-try:
-    import fcntl
-except ImportError:  # not on Windows; pipes keep their default size there
-    fcntl = None
+import fcntl
 import os
 import pickle
 import resource
@@ -340,7 +337,7 @@ PIPE_BYTES = 1024 * 1024
 
 
 def _widen_pipe(stream) -> None:
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl else None
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
     if set_size is None:
         return
     try:

@@ -137,11 +137,11 @@ def _scalar(data: bytes, span: tuple[int, int], at: int, fmt: str) -> Optional[i
 
 def sample_table(moov: bytes, track_id: int) -> Union[SampleTable, str]:
     """The sample table of track `track_id`, or why FFmpeg's index may differ from it."""
-    top = dict(((t, (p, e)) for t, p, e in _boxes(moov, 0, len(moov)) if t != b"trak"))
-    if b"mvex" in top:
+    top = list(_boxes(moov, 0, len(moov)))
+    if any(box_type == b"mvex" for box_type, _, _ in top):
         return "fragmented: samples live in movie fragments"
-    mvhd = top.get(b"mvhd")
-    for box_type, payload, box_end in _boxes(moov, 0, len(moov)):
+    mvhd = next(((payload, end) for box_type, payload, end in top if box_type == b"mvhd"), None)
+    for box_type, payload, box_end in top:
         if box_type != b"trak":
             continue
         boxes = _tree(moov, payload, box_end)
@@ -156,14 +156,14 @@ def _one(boxes, box_type: bytes) -> Optional[tuple[int, int]]:
 
 
 def _track_table(moov: bytes, boxes, mvhd) -> Union[SampleTable, str]:
-    for unusual in (b"ctts", b"stps", b"stz2", b"mvex"):
+    for unusual in (b"ctts", b"stps", b"stz2"):
         if unusual in boxes:
             return f"{unusual.decode()} box"
     stsd, stts, stsz, stsc, mdhd = (_one(boxes, t) for t in (b"stsd", b"stts", b"stsz", b"stsc", b"mdhd"))
-    offsets_box = _one(boxes, b"stco") or _one(boxes, b"co64")
-    if not all((stsd, stts, stsz, stsc, mdhd, offsets_box)) or len(boxes.get(b"stco", ())) + \
-            len(boxes.get(b"co64", ())) != 1:
+    offset_boxes = boxes.get(b"stco", []) + boxes.get(b"co64", [])  # exactly one of the two
+    if not all((stsd, stts, stsz, stsc, mdhd)) or len(offset_boxes) != 1:
         return "incomplete sample table"
+    offsets_box = offset_boxes[0]
     if _scalar(moov, stsd, 4, ">I") != 1:
         return "several sample descriptions"
 
