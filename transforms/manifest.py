@@ -65,7 +65,8 @@ def _read_csv(data: bytes, path: str) -> pa.Table:
     data = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     not_utf8 = ManifestProblem(f"manifest {path} is not UTF-8 text (CSV) or Parquet")
     try:
-        first_line = data.split(b"\n", 1)[0].decode("utf-8")
+        end = data.find(b"\n")
+        first_line = data[: end if end >= 0 else len(data)].decode("utf-8")
     except UnicodeDecodeError:
         raise not_utf8 from None
     header = next(csv.reader([first_line]), None)

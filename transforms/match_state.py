@@ -69,7 +69,7 @@ class Matcher:
         self.i_manifest = np.full(len(i.time_ms), -1, dtype=np.int64)
         self.m_contested = np.zeros(len(m.time_ms), dtype=bool)
         self.i_contested = np.zeros(len(i.time_ms), dtype=bool)
-        self.candidates: dict[int, tuple[str, int, list[int]]] = {}
+        self._pending: list[tuple] = []  # per settle: what lists a contested row's candidates
 
     def open_m(self, *keys) -> np.ndarray:
         mask = (self.m_index < 0) & ~self.m_contested
@@ -98,10 +98,18 @@ class Matcher:
         contested = m_rows[(count_m >= 1) & ~one]
         self.m_contested[contested] = True
         self.i_contested[i_rows[(count_i[i_rows] >= 1) & (self.i_manifest[i_rows] < 0)]] = True
-        wanted = (count_m >= 1) & ~one
-        for row, count, shown in zip(contested.tolist(), count_m[wanted].tolist(), listing(wanted)):
-            self.candidates.setdefault(row, (self.rules[rule], count, shown))
+        self._pending.append((rule, m_rows, (count_m >= 1) & ~one, count_m, listing))
         return contested
+
+    def list_candidates(self, ambiguous: np.ndarray) -> dict[int, tuple[str, int, list[int]]]:
+        """The candidates of the rows that end ambiguous, as the rule that contested them first saw
+        them (listed only now: on a big night most contested rows are settled by time)."""
+        found: dict[int, tuple[str, int, list[int]]] = {}
+        for rule, m_rows, wanted, count_m, listing in self._pending:
+            todo = wanted & ambiguous[m_rows] & ~np.isin(m_rows, list(found))
+            for row, count, shown in zip(m_rows[todo].tolist(), count_m[todo].tolist(), listing(todo)):
+                found[row] = (self.rules[rule], count, shown)
+        return found
 
     def by_equal_key(self, rule: int, m_key: pa.Array, i_key: pa.Array) -> tuple:
         m_rows, i_rows = self.open_m(m_key), self.open_i(i_key)
@@ -162,13 +170,22 @@ class Matcher:
     def refine_by_time(self, rule: int, contested: np.ndarray, m_rows, m_code, i_rows, i_code) -> None:
         """Rows a rule contested may be told apart by time, among exactly those rows."""
         m, i = self.m, self.i
+        if not len(contested):
+            return
         in_m = np.isin(m_rows, contested) & m.has_time[m_rows]
         in_i = self.i_contested[i_rows] & (self.i_manifest[i_rows] < 0) & i.has_time[i_rows]
         if in_m.any() and in_i.any():
             self.by_time(rule, m_rows[in_m], m_code[in_m], i_rows[in_i], i_code[in_i])
         self.m_contested &= self.m_index < 0
+        # A manifest row whose candidates were all taken by better-timed rows has none left:
+        # it is no longer ambiguous, and goes on to the later rules.
+        size = int(max(i_code.max(initial=-1), m_code.max(initial=-1))) + 1
+        left = np.bincount(i_code[self.i_manifest[i_rows] < 0], minlength=size)
+        waiting = np.isin(m_rows, contested) & (self.m_index[m_rows] < 0)
+        released = m_rows[waiting & (left[np.maximum(m_code, 0)] == 0)]
+        self.m_contested[released] = False
         # An index row stays contested only while a contested manifest row still names it.
-        still = np.zeros(int(max(i_code.max(initial=-1), m_code.max(initial=-1))) + 1, dtype=bool)
-        still[m_code[np.isin(m_rows, contested) & (self.m_index[m_rows] < 0)]] = True
+        still = np.zeros(size, dtype=bool)
+        still[m_code[waiting & self.m_contested[m_rows]]] = True
         keep = self.i_contested[i_rows] & (self.i_manifest[i_rows] < 0) & still[i_code]
         self.i_contested[i_rows] = keep

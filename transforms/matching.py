@@ -75,8 +75,8 @@ def match_rows(m: Side, i: Side) -> Matches:
     matcher.by_name(5)
     m_ambiguous = matcher.m_contested & (matcher.m_index < 0)
     i_ambiguous = matcher.i_contested & (matcher.i_manifest < 0)
-    candidates = {row: found for row, found in matcher.candidates.items() if m_ambiguous[row]}
-    return Matches(matcher.m_index, matcher.m_rule, matcher.i_manifest, m_ambiguous, i_ambiguous, candidates)
+    return Matches(matcher.m_index, matcher.m_rule, matcher.i_manifest, m_ambiguous, i_ambiguous,
+                   matcher.list_candidates(m_ambiguous))
 
 
 def make_side(uri: pa.Array, clip_id: pa.Array, device: pa.Array, recorded_at: pa.Array,

@@ -21,18 +21,18 @@ UNKNOWN = "unknown"
 
 
 def _days(times: pa.Array, zone: Optional[dt.tzinfo]) -> pa.Array:
+    """Local calendar days (date32): grouped as numbers, named only per group."""
     valid = times.is_valid().to_numpy(zero_copy_only=False)
     utc_us = pc.cast(times, pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    days = np.datetime_as_string(local_dates(utc_us, zone), unit="D").astype(object)
-    return pa.array(days, pa.string(), mask=~valid)
+    return pa.array(local_dates(utc_us, zone).astype(np.int32), pa.date32(), mask=~valid)
 
 
 def _sums(groups: pa.Array, seconds: np.ndarray) -> dict[str, tuple[int, float]]:
-    table = pa.table({"group": groups.fill_null(UNKNOWN), "seconds": np.nan_to_num(seconds, nan=0.0)})
+    table = pa.table({"group": groups, "seconds": np.nan_to_num(seconds, nan=0.0)})
     summed = table.group_by("group").aggregate([("seconds", "sum"), ("seconds", "count")])
-    return {g: (n, s) for g, n, s in zip(summed.column("group").to_pylist(),
-                                         summed.column("seconds_count").to_pylist(),
-                                         summed.column("seconds_sum").to_pylist())}
+    return {UNKNOWN if g is None else str(g): (n, s)
+            for g, n, s in zip(summed.column("group").to_pylist(), summed.column("seconds_count").to_pylist(),
+                               summed.column("seconds_sum").to_pylist())}
 
 
 def _merge(expected: dict, indexed: dict) -> list[dict]:
