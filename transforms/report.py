@@ -16,7 +16,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #dde;border-radius:8px;padding:10px 14px;min-width:150px}
 .card .v{font-size:24px;font-weight:650} table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #eef;padding:4px 8px;text-align:left;vertical-align:top}
+td,th{border-bottom:1px solid #eef;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f7fb} td.n{text-align:right;font-variant-numeric:tabular-nums}
 svg text{font:11px system-ui,sans-serif;fill:#445} code{font-size:13px}
 """
