@@ -64,7 +64,7 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
     rec.add_argument("--device-from-path", type=device_pattern, metavar="REGEX",
                      help="read each indexed clip's device from its uri (named group device_id); "
                           "default: what `index --device-from-path` stored")
-    rec.add_argument("--tolerance-s", type=_non_negative, default=0.5,
+    rec.add_argument("--tolerance-s", type=_non_negative, default=0.5, metavar="S",
                      help="per-clip duration tolerance in seconds, widened by the unit the manifest's "
                           "duration was given to (default: 0.5)")
     rec.add_argument("--basis", choices=BASES, default="video",
@@ -72,8 +72,8 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
                           "(the header's, container_duration_s, what evidence systems usually show) "
                           "(default: video)")
     rec.add_argument("--hours-tolerance", type=_hours_tolerance, default=DEFAULT_HOURS_TOLERANCE,
-                     metavar="H|P%%", help="totals tolerance: hours, or a percentage of the expected hours "
-                                          f"(default: {DEFAULT_HOURS_TOLERANCE}%%; see docs/reconcile.md)")
+                     metavar="H|P%", help="totals tolerance: hours, or a percentage of the expected hours "
+                                          f"(default: {DEFAULT_HOURS_TOLERANCE.replace('%', '%%')}; see docs/reconcile.md)")
     rec.add_argument("--tz", type=_zone, metavar="ZONE", help="time zone of the per-day totals (default: UTC)")
     rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
     rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")

@@ -187,3 +187,16 @@ def test_bad_device_pattern_on_index_is_exit_2(tmp_path, capsys):
     line = _usage_error(capsys, "index", "--input", str(tmp_path / "x/*.mp4"), "--output", str(tmp_path / "O"),
                         "--device-from-path", "([")
     assert "not a regular expression" in line and not (tmp_path / "O").exists()
+
+
+@pytest.mark.parametrize("command", ["reconcile", "index"])
+def test_help_lists_the_new_flags(capsys, command):
+    from pipeline.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "--device-from-path" in out
+    if command == "reconcile":
+        assert all(flag in out for flag in ("--columns", "--manifest-tz", "--time-tolerance-s", "--basis", "--tz",
+                                            "default: 0.05%"))
