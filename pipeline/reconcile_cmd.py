@@ -73,7 +73,7 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
                           "(default: video)")
     rec.add_argument("--hours-tolerance", type=_hours_tolerance, default=DEFAULT_HOURS_TOLERANCE,
                      metavar="H|P%", help="totals tolerance: hours, or a percentage of the expected hours "
-                                          f"(default: {DEFAULT_HOURS_TOLERANCE.replace('%', '%%')}; see docs/reconcile.md)")
+                     f"(default: {DEFAULT_HOURS_TOLERANCE.replace('%', '%%')}; see docs/reconcile.md)")
     rec.add_argument("--tz", type=_zone, metavar="ZONE", help="time zone of the per-day totals (default: UTC)")
     rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
     rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")

@@ -90,8 +90,8 @@ class Matcher:
         count_m/first_m are per m_rows entry; count_i is per index row (full length).
         Returns the contested manifest rows.
         """
-        pick = np.where(first_m >= 0, first_m, 0)
-        one = (count_m == 1) & (first_m >= 0) & (count_i[pick] == 1)
+        one = (count_m == 1) & (first_m >= 0)
+        one[one] = count_i[first_m[one]] == 1
         matched_m, matched_i = m_rows[one], first_m[one]
         self.m_index[matched_m], self.m_rule[matched_m] = matched_i, rule
         self.i_manifest[matched_i] = matched_m
@@ -105,8 +105,10 @@ class Matcher:
         """The candidates of the rows that end ambiguous, as the rule that contested them first saw
         them (listed only now: on a big night most contested rows are settled by time)."""
         found: dict[int, tuple[str, int, list[int]]] = {}
+        listed = np.zeros(len(ambiguous), dtype=bool)
         for rule, m_rows, wanted, count_m, listing in self._pending:
-            todo = wanted & ambiguous[m_rows] & ~np.isin(m_rows, list(found))
+            todo = wanted & ambiguous[m_rows] & ~listed[m_rows]
+            listed[m_rows[todo]] = True
             for row, count, shown in zip(m_rows[todo].tolist(), count_m[todo].tolist(), listing(todo)):
                 found[row] = (self.rules[rule], count, shown)
         return found
