@@ -57,17 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 
     rec = commands.add_parser("reconcile", help="compare an index with expectations",
                               description="Print totals and every discrepancy. Exit 0 reconciled, "
-                                          "1 discrepancies, 2 bad usage or input.")
-    rec.add_argument("index_dir", metavar="DIR")
-    rec.add_argument("--expect-videos", type=int, metavar="N", help="expected number of clips")
-    rec.add_argument("--expect-hours", type=float, metavar="H", help="expected hours of video")
-    rec.add_argument("--manifest", metavar="FILE", help="expected clips (CSV or Parquet)")
-    rec.add_argument("--tolerance-s", type=float, default=0.5,
-                     help="per-clip duration tolerance in seconds (default: 0.5)")
-    rec.add_argument("--hours-tolerance", type=float, default=0.001,
-                     help="total hours tolerance (default: 0.001 h = 3.6 s)")
-    rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
-    rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+                                          "1 discrepancies, 2 bad usage or input. See docs/reconcile.md.")
+    from pipeline.reconcile_cmd import add_reconcile_arguments
+
+    add_reconcile_arguments(rec)
     return parser
 
 

@@ -101,7 +101,22 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                              "runner, named explicitly). E.g. DataflowRunner, FlinkRunner, "
                              "PrismRunner.")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--device-from-path", type=device_pattern, metavar="REGEX",
+                        help="store the device of each clip (clips.device_id), found in its uri by "
+                             "this regular expression's named group device_id, e.g. "
+                             "'/(?P<device_id>[^/]+)/\\d{4}-\\d{2}-\\d{2}/' (see docs/reconcile.md)")
     _add_qa_arguments(parser)
+
+
+def device_pattern(text: str) -> str:
+    """argparse type of --device-from-path (index and reconcile): compiles, has the group."""
+    from transforms.devices import DevicePatternProblem, compile_pattern
+
+    try:
+        compile_pattern(text)
+    except DevicePatternProblem as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+    return text
 
 
 def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +162,8 @@ def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[s
                        clip_timeout_s=args.clip_timeout_s, isolation=args.isolation,
                        children=children, run_id=run_id,
                        progress_dir=progress_dir, qa=qa_options(args), thumbnails=args.thumbnails,
-                       thumbs_dir=thumbs_dir if args.thumbnails else None)
+                       thumbs_dir=thumbs_dir if args.thumbnails else None,
+                       device_from_path=args.device_from_path)
 
 
 def options_key(config: IndexConfig) -> dict:
@@ -159,6 +175,8 @@ def options_key(config: IndexConfig) -> dict:
     if config.decode != "none":  # thresholds shape the QA columns only when frames are decoded
         key["qa"] = dataclasses.asdict(config.qa)
         key["thumbnails"] = config.thumbnails
+    if config.device_from_path:  # shapes clips.device_id
+        key["device_from_path"] = config.device_from_path
     return key
 
 

@@ -7,7 +7,10 @@ import json
 import sys
 
 from transforms.manifest import ManifestProblem, read_manifest
-from transforms.reconcile import Expectations, Reconciliation, reconcile
+from transforms.manifest_columns import FIELDS, parse_mapping
+from transforms.manifest_times import get_zone
+from transforms.reconcile import BASES, Expectations, Reconciliation, reconcile
+from transforms.reconcile_totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
 from transforms import storage
 from transforms.snapshot import current_snapshot
 from transforms.tables_io import write_table
@@ -17,6 +20,65 @@ MAX_PRINTED = 50
 HISTORY_RUNS = 30
 
 
+def _zone(text: str):
+    try:
+        return get_zone(text)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from None
+
+
+def _hours_tolerance(text: str) -> str:
+    try:
+        parse_hours_tolerance(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hours (0.01) or a percentage (0.05%), not {text!r}") from None
+    return text
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {text}")
+    return value
+
+
+def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
+    from pipeline.options import device_pattern
+
+    rec.add_argument("index_dir", metavar="DIR")
+    rec.add_argument("--expect-videos", type=int, metavar="N", help="expected number of clips")
+    rec.add_argument("--expect-hours", type=float, metavar="H", help="expected hours of video")
+    rec.add_argument("--manifest", metavar="FILE", help="expected clips (CSV or Parquet), e.g. an "
+                                                        "evidence system's export")
+    rec.add_argument("--columns", metavar="MAP", help="which manifest column holds each field: "
+                     "'clip_id=Evidence ID,uri=File Name,...', or @FILE (.json or .toml) holding the same; "
+                     f"fields: {', '.join(FIELDS)}")
+    rec.add_argument("--manifest-tz", type=_zone, metavar="ZONE",
+                     help="time zone of manifest times written without an offset (default: UTC)")
+    rec.add_argument("--time-tolerance-s", type=_non_negative, default=2.0, metavar="S",
+                     help="a clip's recorded_at within this of the manifest's time (plus the unit that "
+                          "time was given to) can match it (default: 2)")
+    rec.add_argument("--device-from-path", type=device_pattern, metavar="REGEX",
+                     help="read each indexed clip's device from its uri (named group device_id); "
+                          "default: what `index --device-from-path` stored")
+    rec.add_argument("--tolerance-s", type=_non_negative, default=0.5, metavar="S",
+                     help="per-clip duration tolerance in seconds, widened by the unit the manifest's "
+                          "duration was given to (default: 0.5)")
+    rec.add_argument("--basis", choices=BASES, default="video",
+                     help="the duration compared: video (the measured timeline, duration_s) or container "
+                          "(the header's, container_duration_s, what evidence systems usually show) "
+                          "(default: video)")
+    rec.add_argument("--hours-tolerance", type=_hours_tolerance, default=DEFAULT_HOURS_TOLERANCE,
+                     metavar="H|P%", help="totals tolerance: hours, or a percentage of the expected hours "
+                     f"(default: {DEFAULT_HOURS_TOLERANCE.replace('%', '%%')}; see docs/reconcile.md)")
+    rec.add_argument("--tz", type=_zone, metavar="ZONE", help="time zone of the per-day totals (default: UTC)")
+    rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
+    rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
+
+
 def _print(result: Reconciliation, index_dir: str) -> None:
     run, totals = result.run, result.totals
     print(f"index {index_dir}: run {run['run_id']} finished {run['finished_at']}")
@@ -24,11 +86,12 @@ def _print(result: Reconciliation, index_dir: str) -> None:
     print(f"  hours    {totals['hours']:>14.3f}")
     print(f"  bytes    {totals['bytes']:>10}")
     print(f"  frames   {totals['frames']:>10}")
-    print(f"  errors   {totals['errors']:>10}   duplicates {totals['duplicates']}   truncated {totals['truncated']}")
+    print(f"  errors   {totals['errors']:>10}   duplicates {totals['duplicates']}   excerpts "
+          f"{totals['excerpts']}   truncated {totals['truncated']}")
     for check in result.checks:
         indexed, expected = check["indexed"], check["expected"]
         if isinstance(expected, float):
-            text = f"{indexed:.3f} vs expected {expected:.3f} (±{check['tolerance']})"
+            text = f"{indexed:.3f} vs expected {expected:.3f} (±{check['tolerance']:.4g}: {check['tolerance_detail']})"
         else:
             text = f"{indexed} vs expected {expected}"
         print(f"  check {check['name']:<16} {text}  {'ok' if check['ok'] else 'MISMATCH'}")
@@ -37,11 +100,14 @@ def _print(result: Reconciliation, index_dir: str) -> None:
         print("  since last run: " + ", ".join(
             f"{name} {changes[name]['count'] if isinstance(changes[name], dict) else len(changes[name])}"
             for name in ("new", "changed", "removed", "newly_failing", "newly_fixed") if name in changes))
-    print(f"  discrepancies: {len(result.discrepancies)}")
-    for item in result.discrepancies[:MAX_PRINTED]:
-        print(f"    {item.kind:<17} {item.uri or item.clip_id}  {item.detail}")
-    if len(result.discrepancies) > MAX_PRINTED:
-        print(f"    ... {len(result.discrepancies) - MAX_PRINTED} more in reconcile/discrepancies.parquet")
+    for line in result.identity["text"]:
+        print(f"  count    {line}")
+    count = result.discrepancies.num_rows
+    print(f"  discrepancies: {count}")
+    for item in result.discrepancies.slice(0, MAX_PRINTED).to_pylist():
+        print(f"    {item['kind']:<17} {item['uri'] or item['clip_id']}  {item['detail']}")
+    if count > MAX_PRINTED:
+        print(f"    ... {count - MAX_PRINTED} more in reconcile/discrepancies.parquet")
     print("RECONCILED" if result.reconciled else "NOT RECONCILED")
 
 
@@ -62,12 +128,18 @@ def run_reconcile(args: argparse.Namespace) -> int:
         print(f"clipindex: error: {args.index_dir} holds no committed index run", file=sys.stderr)
         return EXIT_USAGE
     try:
-        manifest = read_manifest(args.manifest, require_duration=True) if args.manifest else None
+        mapping = parse_mapping(args.columns)
+        if mapping and not args.manifest:
+            raise ManifestProblem("--columns maps the columns of a --manifest; give one")
+        manifest = read_manifest(args.manifest, require_duration=True, mapping=mapping, zone=args.manifest_tz,
+                                 resolve_names=False) if args.manifest else None
     except ManifestProblem as problem:
         print(f"clipindex: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     expectations = Expectations(videos=args.expect_videos, hours=args.expect_hours, manifest=manifest,
-                                tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance)
+                                tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance,
+                                time_tolerance_s=args.time_tolerance_s, basis=args.basis, tz=args.tz,
+                                device_from_path=args.device_from_path)
     result = reconcile(snapshot, expectations)
     out_dir = storage.join(args.index_dir, "reconcile")
     storage.makedirs(out_dir)

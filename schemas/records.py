@@ -78,6 +78,7 @@ class IndexConfig:
     qa: QaOptions = QaOptions()      # thresholds of the decoded-frame checks (with --decode)
     thumbnails: bool = False         # write a JPEG contact sheet per clip (with --decode)
     thumbs_dir: Optional[str] = None  # where: SNAPSHOT/thumbs (set by the launcher)
+    device_from_path: Optional[str] = None  # regex with a named group `device_id`, on each uri
     run_id: str = ""
     progress_dir: Optional[str] = None
 
@@ -133,6 +134,7 @@ class ClipRecord:
     qa_frozen_s: Optional[float] = None
     qa_blurry_s: Optional[float] = None
     duplicate_of: Optional[str] = None
+    device_id: Optional[str] = None   # from the uri with --device-from-path
 
 
 @dataclasses.dataclass

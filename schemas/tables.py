@@ -13,7 +13,7 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path)
 _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
@@ -64,6 +64,7 @@ CLIPS_SCHEMA = pa.schema(
         ("qa_frozen_s", pa.float64()),
         ("qa_blurry_s", pa.float64()),
         ("duplicate_of", pa.string()),
+        ("device_id", pa.string()),     # from the uri with --device-from-path, else null
     ],
     metadata=_META,
 )
@@ -141,6 +142,9 @@ DISCREPANCY_KINDS = (
     "hash_mismatch",
     "duplicate",
     "truncated",
+    "ambiguous",      # could match more than one row: the candidates are listed, none is picked
+    "excerpt",        # a trimmed copy of another clip (clips.excerpt_of)
+    "size_mismatch",  # size differs from the manifest's by more than its rounding
 )
 
 DISCREPANCY_SCHEMA = pa.schema(
@@ -151,6 +155,8 @@ DISCREPANCY_SCHEMA = pa.schema(
         ("expected_duration_s", pa.float64()),
         ("indexed_duration_s", pa.float64()),
         ("detail", pa.string()),
+        ("manifest_row", pa.int64()),   # the manifest's row (1 = header), when one is involved
+        ("device_id", pa.string()),
     ],
     metadata=_META,
 )

@@ -37,3 +37,16 @@ def test_process_tree_sampler_sums_children():
     assert measured.returncode == 0
     assert measured.peak_processes >= 2
     assert measured.peak_rss_bytes > 120 * 2**20
+
+
+def test_reconcile_scale_harness_on_a_small_index(tmp_path):
+    from bench import reconcile_scale
+
+    results = tmp_path / "results"
+    assert reconcile_scale.main(["--clips", "120", "--rows", "300", "--work", str(tmp_path / "work"),
+                                 "--results", str(results)]) == 0
+    (path,) = results.glob("reconcile-scale-*.json")
+    runs = {run["name"]: run for run in json.loads(path.read_text())["runs"]}
+    export = runs["export of 300 rows"]
+    assert export["discrepancies"] == 180 and export["peak_rss_bytes"] > 0 and export["exit"] == 1
+    assert "expected 300 = matched 120 + listed copies 0 + missing 180 + ambiguous 0" in export["identity"]

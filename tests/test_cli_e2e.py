@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import run_cli
+from tests.reconcile_helpers import assert_counts_add_up
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +23,12 @@ def indexed_40(tmp_path_factory):
     return root
 
 
-def test_reconcile_exactly_40_videos_and_half_an_hour(indexed_40):
-    result = run_cli("reconcile", str(indexed_40 / "O"), "--expect-videos", "40", "--expect-hours", "0.5")
+def test_reconcile_exactly_40_videos_and_half_an_hour(indexed_40, tmp_path):
+    result = run_cli("reconcile", str(indexed_40 / "O"), "--expect-videos", "40", "--expect-hours", "0.5",
+                     "--json", str(tmp_path / "r.json"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0.500" in result.stdout and "RECONCILED" in result.stdout
+    assert_counts_add_up(json.loads((tmp_path / "r.json").read_text()))
 
 
 def test_frames_table_has_every_frame(indexed_40):
@@ -98,9 +101,11 @@ def test_unknown_option_value_is_one_line(tmp_path):
     assert not (tmp_path / "O").exists()
 
 
-def test_reconcile_mismatch_exits_1(indexed_40):
-    result = run_cli("reconcile", str(indexed_40 / "O"), "--expect-videos", "41", "--expect-hours", "0.5")
+def test_reconcile_mismatch_exits_1(indexed_40, tmp_path):
+    result = run_cli("reconcile", str(indexed_40 / "O"), "--expect-videos", "41", "--expect-hours", "0.5",
+                     "--json", str(tmp_path / "r.json"))
     assert result.returncode == 1 and "NOT RECONCILED" in result.stdout
+    assert_counts_add_up(json.loads((tmp_path / "r.json").read_text()))
 
 
 def test_reconcile_on_empty_dir_exits_2(tmp_path):

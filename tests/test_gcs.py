@@ -13,6 +13,7 @@ import pytest
 
 from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, ErrorRecord
 from tests.conftest import run_cli
+from tests.reconcile_helpers import assert_counts_add_up
 from transforms import storage
 from transforms.tables_io import read_table
 
@@ -100,8 +101,10 @@ def test_gs_in_gs_out_equals_local_and_runs_incrementally(emulator, small_corpus
         remote = read_table(f"{out}/snapshots/{current}/{table}", SCHEMAS[table])
         assert _rows(remote) == _rows(pq.read_table(str(tmp_path / "L" / table)))
 
-    rec = run_cli("reconcile", out, "--expect-videos", "12", "--expect-hours", "0.05", env=emulator)
+    rec = run_cli("reconcile", out, "--expect-videos", "12", "--expect-hours", "0.05", "--json",
+                  str(tmp_path / "r.json"), env=emulator)
     assert rec.returncode == 0, rec.stdout + rec.stderr
+    assert_counts_add_up(json.loads((tmp_path / "r.json").read_text()))
 
     # Two new objects: the second run reads only those (object generation is the change marker).
     extra = sorted((small_corpus / "clips").rglob("*.mp4"))[:2]
@@ -143,7 +146,7 @@ def test_header_tier_fetches_a_small_part_of_a_faststart_clip(emulator, tmp_path
     assert abs(clip.bytes_read - sum(fetched)) <= len(fetched)
 
 
-def test_gs_manifest_in_and_reconcile(emulator, small_corpus):
+def test_gs_manifest_in_and_reconcile(emulator, small_corpus, tmp_path):
     uploaded = _upload_tree(small_corpus / "clips", "manifested/clips")
     lines = (small_corpus / "manifest.csv").read_text().splitlines()
     local_root = str(small_corpus / "clips")
@@ -157,5 +160,6 @@ def test_gs_manifest_in_and_reconcile(emulator, small_corpus):
     current = storage.read_text(f"{out}/CURRENT").strip()
     run = _gs_json(f"{out}/snapshots/{current}/run.json")
     assert run["matched"] == len(uploaded) + 1 and run["errors"] == 1 and run["error_kinds"] == {"not_found": 1}
-    rec = run_cli("reconcile", out, "--manifest", manifest, env=emulator)
+    rec = run_cli("reconcile", out, "--manifest", manifest, "--json", str(tmp_path / "r.json"), env=emulator)
     assert rec.returncode == 1 and "discrepancies: 1" in rec.stdout and "unreadable" in rec.stdout
+    assert_counts_add_up(json.loads((tmp_path / "r.json").read_text()))

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.synth import synth
 from tests.conftest import run_cli
+from tests.reconcile_helpers import assert_counts_add_up
 from transforms.manifest import ManifestProblem, read_manifest
 
 
@@ -75,6 +76,33 @@ def test_exactly_the_eight_discrepancies(damaged):
     by_day = report["breakdowns"]["by_day"]
     assert sum(row["indexed_clips"] for row in by_day) == 11
     assert sum(row["expected_clips"] for row in by_day) == 12
+    assert_counts_add_up(report)
+    assert report["identity"]["expected"] == {"total": 12, "matched": 9, "listed_copies": 0, "missing": 3,
+                                              "ambiguous": 0}
+    assert report["identity"]["indexed"] == {"total": 13, "matched": 9, "duplicates": 2, "excerpts": 0,
+                                             "unexpected": 2, "ambiguous": 0}
+    assert "expected 12 = matched 9 + listed copies 0 + missing 3 + ambiguous 0" in result.stdout
+
+
+def test_both_copies_listed_is_one_duplicate_not_also_missing(damaged, tmp_path):
+    """The manifest lists the copies too: each is a duplicate (counted once), none is missing."""
+    manifest = (damaged["corpus"] / "manifest.csv").read_text().splitlines()
+    listed = {line.split(",", 1)[0]: line for line in manifest[1:]}
+    copied = [os.path.join(os.path.dirname(c), os.path.basename(c)[len("copy-of-"):]) for c in damaged["copies"]]
+    extra = [listed[original].replace(original, copy) for original, copy in zip(copied, damaged["copies"])]
+    (tmp_path / "m.csv").write_text("\n".join(manifest + extra) + "\n")
+    result = run_cli("reconcile", str(damaged["root"] / "index"), "--manifest", str(tmp_path / "m.csv"),
+                     "--json", str(tmp_path / "r.json"))
+    assert result.returncode == 1
+    report = json.loads((tmp_path / "r.json").read_text())
+    kinds = sorted((d["kind"], d["uri"]) for d in report["discrepancies"])
+    assert [uri for kind, uri in kinds if kind == "duplicate"] == sorted(damaged["copies"])
+    assert sorted(uri for kind, uri in kinds if kind == "missing") == sorted(damaged["deleted"])
+    assert len(kinds) == 8  # the same eight problems as without the extra rows
+    assert report["identity"]["expected"]["listed_copies"] == 2
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["manifest videos"]["expected"] == 12  # 14 rows, 2 of them the same footage again
+    assert_counts_add_up(report)
 
 
 def test_html_report_is_self_contained(damaged, tmp_path):
@@ -84,6 +112,7 @@ def test_html_report_is_self_contained(damaged, tmp_path):
     assert result.returncode == 1
     page = html_path.read_text()
     assert "NOT RECONCILED" in page and "<svg" in page
+    assert "index rows 13 = matched 9 + duplicates 2 + excerpts 0 + unexpected 2 + ambiguous 0" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     for uri in damaged["deleted"]:
         assert os.path.basename(uri) in page
@@ -135,5 +164,7 @@ def test_parquet_manifest_works_like_csv(damaged, tmp_path):
 
     table = pacsv.read_csv(str(damaged["corpus"] / "manifest.csv"))
     pq.write_table(table, str(tmp_path / "m.parquet"))
-    result = run_cli("reconcile", str(damaged["root"] / "index"), "--manifest", str(tmp_path / "m.parquet"))
+    result = run_cli("reconcile", str(damaged["root"] / "index"), "--manifest", str(tmp_path / "m.parquet"),
+                     "--json", str(tmp_path / "r.json"))
     assert result.returncode == 1 and "discrepancies: 8" in result.stdout
+    assert_counts_add_up(json.loads((tmp_path / "r.json").read_text()))

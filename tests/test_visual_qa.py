@@ -18,6 +18,7 @@ from transforms.duplicates import find_duplicates
 from transforms.index_clip import IndexedClip, clip_id_for, index_file
 from transforms.visual_qa import intervals_s, summarize
 from tests.conftest import run_cli
+from tests.reconcile_helpers import assert_counts_add_up
 
 FPS = 30
 # Truth: (kind, clip number, start_s, seconds). Clip 3 stays clean; clip 4 gets a re-encoded copy.
@@ -180,6 +181,7 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
         report = json.loads((tmp_path / "r.json").read_text())
         assert report["totals"]["videos"] == len(paths) and report["totals"]["duplicates"] == 2
         assert report["discrepancy_counts"] == {"duplicate": 2}, rec.stdout
+        assert_counts_add_up(report)
 
         # An unchanged re-run carries the samples forward instead of decoding again.
         again = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out), *flags)

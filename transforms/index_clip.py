@@ -21,6 +21,7 @@ import pyarrow as pa
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
+from transforms.devices import device_from_uri
 from transforms.mp4_index import SampleTable, read_moov, sample_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
@@ -258,6 +259,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         corrupt_packet_count=timeline.corrupt_packet_count, vfr=cont.vfr, truncated=truncated,
         bytes_read=bytes_read, index_wall_s=time.perf_counter() - started,
         run_id=config.run_id, warnings=warnings, **(qa.summary.clip_fields() if qa else {}),
+        device_id=device_from_uri(info.uri, config.device_from_path),
     )
     return IndexedClip(record, frames_batch(clip_id, timeline, cont, facts), qa.samples if qa else None)
 

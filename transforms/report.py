@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 from typing import Optional, Sequence
 
+from transforms import report_sections as sections
 from transforms.reconcile import Reconciliation
+from transforms.report_charts import bars, esc, histogram
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#1d2330}
@@ -15,61 +16,10 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bot
 .cards{display:flex;gap:12px;flex-wrap:wrap}
 .card{border:1px solid #dde;border-radius:8px;padding:10px 14px;min-width:150px}
 .card .v{font-size:24px;font-weight:650} table{border-collapse:collapse;width:100%}
-td,th{border-bottom:1px solid #eef;padding:4px 8px;text-align:left;vertical-align:top}
+td,th{border-bottom:1px solid #eef;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f6f7fb} td.n{text-align:right;font-variant-numeric:tabular-nums}
-svg text{font:11px system-ui,sans-serif;fill:#445}
+svg text{font:11px system-ui,sans-serif;fill:#445} code{font-size:13px}
 """
-
-
-def _e(value) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _bars(labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]], unit: str,
-          width: int = 1040, height: int = 220) -> str:
-    """A grouped bar chart as inline SVG. series: (name, colour, values)."""
-    if not labels:
-        return '<p class="muted">no data</p>'
-    top = max((v for _, _, values in series for v in values), default=0) or 1.0
-    left, bottom, plot_h = 50, 40, height - 60
-    slot = (width - left - 10) / len(labels)
-    bar = max(1.0, slot * 0.8 / len(series))
-    parts = [f'<svg role="img" width="{width}" height="{height}" viewBox="0 0 {width} {height}">']
-    for tick in range(5):
-        value = top * tick / 4
-        y = height - bottom - plot_h * tick / 4
-        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef"/>'
-                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value:.3g}</text>')
-    for i, label in enumerate(labels):
-        x0 = left + i * slot + slot * 0.1
-        for j, (name, colour, values) in enumerate(series):
-            value = values[i]
-            h = plot_h * value / top
-            parts.append(f'<rect x="{x0 + j * bar:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" '
-                         f'height="{h:.1f}" fill="{colour}"><title>{_e(label)} {name}: {value:.3f} {unit}'
-                         f'</title></rect>')
-        if len(labels) <= 40 or i % max(1, len(labels) // 20) == 0:
-            parts.append(f'<text x="{x0 + slot * 0.4:.1f}" y="{height - bottom + 14}" text-anchor="middle">'
-                         f'{_e(label[-5:])}</text>')
-    legend_x = left
-    for name, colour, _ in series:
-        parts.append(f'<rect x="{legend_x}" y="{height - 16}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{legend_x + 14}" y="{height - 7}">{_e(name)} ({unit})</text>')
-        legend_x += 150
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _histogram(durations_s: Sequence[float], bins: int = 24) -> str:
-    if not durations_s:
-        return '<p class="muted">no clips</p>'
-    low, high = min(durations_s), max(durations_s)
-    step = (high - low) / bins or 1.0
-    counts = [0] * bins
-    for value in durations_s:
-        counts[min(bins - 1, int((value - low) / step))] += 1
-    labels = [f"{low + i * step:.0f}s" for i in range(bins)]
-    return _bars(labels, [("clips", "#4c6ef5", counts)], "clips")
 
 
 def _cards(result: Reconciliation) -> str:
@@ -90,8 +40,9 @@ def _cards(result: Reconciliation) -> str:
         card("bytes", f"{totals['bytes'] / 1e9:.3f} GB", None),
         card("unreadable", f"{totals['errors']:,}", None),
         card("duplicates", f"{totals['duplicates']:,}", None),
+        card("excerpts", f"{totals['excerpts']:,}", None),
         card("truncated", f"{totals['truncated']:,}", None),
-        card("discrepancies", f"{len(result.discrepancies):,}", None),
+        card("discrepancies", f"{result.discrepancies.num_rows:,}", None),
     ]) + "</div>"
 
 
@@ -113,7 +64,7 @@ def _history(history: Sequence[dict]) -> str:
         counts = [_change_count(run.get("changes") or {}, name)
                   for name in ("new", "changed", "removed", "newly_failing", "newly_fixed")]
         cells = [run["indexed"], delta_v, f"{run['total_hours']:.3f}", delta_h, run["errors"], *counts]
-        rows.append(f"<tr><td>{_e(run['run_id'])}</td>" + "".join(f"<td class=n>{_e(c)}</td>" for c in cells)
+        rows.append(f"<tr><td>{esc(run['run_id'])}</td>" + "".join(f"<td class=n>{esc(c)}</td>" for c in cells)
                     + "</tr>")
         previous = run
     return ("<table><tr><th>run</th><th>videos</th><th>Δ</th><th>hours</th><th>Δ h</th><th>errors</th>"
@@ -123,21 +74,16 @@ def _history(history: Sequence[dict]) -> str:
 
 def render_html(result: Reconciliation, history: Sequence[dict] = (), index_dir: str = "") -> str:
     by_day = result.breakdowns["by_day"]
-    day_chart = _bars([row["group"] for row in by_day],
-                      [("expected", "#adb5bd", [row["expected_hours"] for row in by_day]),
-                       ("indexed", "#2f9e44", [row["indexed_hours"] for row in by_day])], "h")
-    rows = "".join(
-        f"<tr><td>{_e(d.kind)}</td><td>{_e(d.uri or d.clip_id)}</td><td class=n>"
-        f"{'' if d.expected_duration_s is None else f'{d.expected_duration_s:.3f}'}</td><td class=n>"
-        f"{'' if d.indexed_duration_s is None else f'{d.indexed_duration_s:.3f}'}</td><td>{_e(d.detail)}</td></tr>"
-        for d in result.discrepancies)
+    day_chart = bars([row["group"] for row in by_day],
+                     [("expected", "#adb5bd", [row["expected_hours"] for row in by_day]),
+                      ("indexed", "#2f9e44", [row["indexed_hours"] for row in by_day])], "h")
     breakdown = ""
     for name in ("by_device", "by_officer"):
         items = result.breakdowns[name]
         if items:
             breakdown += (f"<h2>Totals {name.replace('_', ' ')}</h2><table><tr><th>{name[3:]}</th>"
                           "<th>expected clips</th><th>indexed clips</th><th>expected h</th><th>indexed h</th></tr>"
-                          + "".join(f"<tr><td>{_e(r['group'])}</td><td class=n>{r['expected_clips']}</td>"
+                          + "".join(f"<tr><td>{esc(r['group'])}</td><td class=n>{r['expected_clips']}</td>"
                                     f"<td class=n>{r['indexed_clips']}</td><td class=n>{r['expected_hours']:.3f}</td>"
                                     f"<td class=n>{r['indexed_hours']:.3f}</td></tr>" for r in items)
                           + "</table>")
@@ -145,16 +91,19 @@ def render_html(result: Reconciliation, history: Sequence[dict] = (), index_dir:
                else '<span class="bad">NOT RECONCILED</span>')
     generated = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>clipindex reconciliation {_e(result.run['run_id'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>clipindex reconciliation {esc(result.run['run_id'])}</title>
 <style>{_STYLE}</style></head><body>
 <h1>Reconciliation: {verdict}</h1>
-<p class="muted">index {_e(index_dir)} · run {_e(result.run['run_id'])} finished {_e(result.run['finished_at'])}
+<p class="muted">index {esc(index_dir)} · run {esc(result.run['run_id'])} finished {esc(result.run['finished_at'])}
 · report generated {generated}</p>
 {_cards(result)}
-<h2>Hours per day</h2>{day_chart}
-<h2>Clip durations</h2>{_histogram(result.durations_s)}
-<h2>Discrepancies ({len(result.discrepancies)})</h2>
-<table><tr><th>kind</th><th>clip</th><th>expected s</th><th>indexed s</th><th>detail</th></tr>{rows}</table>
+<h2>Hours per day ({esc(result.settings.get("tz", "UTC"))})</h2>{day_chart}
+<h2>Counts</h2>{sections.identity(result)}
+<h2>Clip durations ({esc(result.settings.get("basis", "video"))})</h2>{histogram(result.durations_s)}
+<h2>Discrepancies ({result.discrepancies.num_rows:,})</h2>{sections.discrepancy_table(result.discrepancies)}
+<h2>Ambiguous matches</h2>{sections.ambiguous(result)}
+<h2>Duplicates and excerpts</h2>{sections.copy_groups(result)}
+<h2>Picture problems</h2>{sections.picture_problems(result)}
 <h2>Night over night</h2>{_history(history)}
 {breakdown}
 </body></html>
