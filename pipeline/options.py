@@ -21,7 +21,14 @@ from schemas import IndexConfig, QaOptions
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """Usage errors are one line on stderr and exit 2, as schedulers expect."""
+    """Usage errors are one line on stderr and exit 2, as schedulers expect.
+
+    No abbreviations: `--out` must not quietly mean `--output` (pipeline.usage names the typo).
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -76,6 +83,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                              "folders: clips/**/*.mp4 matches clips/a.mp4). Repeatable.")
     source.add_argument("--manifest", metavar="FILE",
                         help="CSV or Parquet with a `uri` column: index exactly these inputs")
+    _add_selection_arguments(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
                         help="index directory; an existing index there is updated incrementally")
     parser.add_argument("--tier", choices=("auto", "header", "packets"), default="auto",
@@ -102,6 +110,19 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                              "PrismRunner.")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_qa_arguments(parser)
+
+
+def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("choosing inputs (README: Index your own footage)")
+    group.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                       help="leave out matched inputs: a name pattern (*.tmp) or, with a /, a path "
+                            "pattern (**/proxies/**). Repeatable.")
+    group.add_argument("--case-sensitive", action="store_true",
+                       help="match --input and --exclude patterns case-sensitively (default: "
+                            "*.mp4 also matches .MP4, as cameras write it)")
+    group.add_argument("--manifest-root", metavar="DIR",
+                       help="resolve the manifest's relative uris from DIR (default: the "
+                            "manifest's own folder)")
 
 
 def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ from transforms.manifest import ManifestProblem, read_manifest
 from transforms.reconcile import Expectations, Reconciliation, reconcile
 from transforms import storage
 from transforms.snapshot import current_snapshot
+from transforms.summarize import duplicates_sentence
 from transforms.tables_io import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
@@ -25,6 +26,8 @@ def _print(result: Reconciliation, index_dir: str) -> None:
     print(f"  bytes    {totals['bytes']:>10}")
     print(f"  frames   {totals['frames']:>10}")
     print(f"  errors   {totals['errors']:>10}   duplicates {totals['duplicates']}   truncated {totals['truncated']}")
+    if totals["duplicates"]:
+        print("  " + duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], included=False))
     for check in result.checks:
         indexed, expected = check["indexed"], check["expected"]
         if isinstance(expected, float):
@@ -62,7 +65,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
         print(f"clipindex: error: {args.index_dir} holds no committed index run", file=sys.stderr)
         return EXIT_USAGE
     try:
-        manifest = read_manifest(args.manifest, require_duration=True) if args.manifest else None
+        manifest = (read_manifest(args.manifest, require_duration=True, root=args.manifest_root)
+                    if args.manifest else None)
     except ManifestProblem as problem:
         print(f"clipindex: error: {problem}", file=sys.stderr)
         return EXIT_USAGE

@@ -85,19 +85,24 @@ def _rows_from_csv(data: bytes, path: str) -> tuple[list[str], list[dict]]:
         {(k or "").strip(): v for k, v in row.items()} for row in reader]
 
 
-def _resolve_uri(uri: str, manifest_path: str) -> Optional[str]:
-    """Relative uris are relative to the manifest's own folder."""
+def _resolve_uri(uri: str, manifest_path: str, root: Optional[str] = None) -> Optional[str]:
+    """Relative uris are relative to `root` when given, else to the manifest's own folder."""
     if not uri:
         return None
     if is_remote(uri) or os.path.isabs(uri):
         return uri
-    if is_remote(manifest_path):
-        return manifest_path.rsplit("/", 1)[0] + "/" + uri
-    return os.path.abspath(os.path.join(os.path.dirname(manifest_path), uri))
+    base = root if root is not None else (
+        manifest_path.rsplit("/", 1)[0] if is_remote(manifest_path) else os.path.dirname(manifest_path))
+    if is_remote(base):
+        return base.rstrip("/") + "/" + uri
+    return os.path.abspath(os.path.join(os.path.expanduser(base), uri))
 
 
-def read_manifest(path: str, require_duration: bool = False) -> pa.Table:
-    """Validated manifest rows as an Arrow table with MANIFEST_SCHEMA."""
+def read_manifest(path: str, require_duration: bool = False, root: Optional[str] = None) -> pa.Table:
+    """Validated manifest rows as an Arrow table with MANIFEST_SCHEMA.
+
+    `root`: the folder relative uris are resolved from (default: the manifest's folder).
+    """
     data = _open_bytes(path)
     if data[:4] == b"PAR1":
         try:
@@ -125,7 +130,7 @@ def read_manifest(path: str, require_duration: bool = False) -> pa.Table:
         if key_value in seen:
             raise ManifestProblem(f"{where} column `{key}`: duplicate of row {seen[key_value]} ({key_value})")
         seen[key_value] = number
-        out["uri"].append(_resolve_uri((row.get("uri") or "").strip(), path))
+        out["uri"].append(_resolve_uri((row.get("uri") or "").strip(), path, root))
         out["clip_id"].append((row.get("clip_id") or "").strip() or None)
         out["expected_duration_s"].append(
             _parse_float(row.get("expected_duration_s"), f"{where} column `expected_duration_s`"))

@@ -7,6 +7,7 @@ import html
 from typing import Optional, Sequence
 
 from transforms.reconcile import Reconciliation
+from transforms.summarize import duplicates_sentence
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#1d2330}
@@ -92,7 +93,12 @@ def _cards(result: Reconciliation) -> str:
         card("duplicates", f"{totals['duplicates']:,}", None),
         card("truncated", f"{totals['truncated']:,}", None),
         card("discrepancies", f"{len(result.discrepancies):,}", None),
-    ]) + "</div>"
+    ]) + "</div>" + _duplicates_note(totals)
+
+
+def _duplicates_note(totals: dict) -> str:
+    sentence = duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], included=False)
+    return f'<p class="muted">{html.escape(sentence.capitalize())}.</p>' if sentence else ""
 
 
 def _change_count(changes: dict, name: str) -> int:
