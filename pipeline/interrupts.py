@@ -108,6 +108,7 @@ class Interrupts:
         os.close(self._wake_fd)
         self._cleanups.clear()
         self._committed = False
+        self._status = Interrupts()._status
 
     @contextlib.contextmanager
     def cleanup(self, action: Callable[[], None]) -> Iterator[None]:
