@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import glob
 import os
 import platform
 import shutil
@@ -16,6 +15,7 @@ import time
 
 from pipeline import __version__
 from pipeline.graph import run_index_pipeline
+from pipeline.inputs import matched_inputs
 from pipeline.interrupts import INTERRUPTS
 from pipeline.options import beam_options, check_beam_args, index_config, options_key
 from pipeline.progress import ProgressPrinter
@@ -24,9 +24,6 @@ from transforms import checkpoint as checkpoints
 from transforms import storage
 from transforms.duplicates import mark_duplicates
 from transforms.incremental import carry_forward, plan_run
-from transforms.manifest import read_manifest
-from transforms.match import MatchProblem, select_inputs, select_uris
-from transforms.media_io import is_remote, local_path
 from transforms.output_dir import check_index_folder, make_output
 from transforms.selection import Selection
 from transforms.summarize import summarize_snapshot
@@ -41,58 +38,6 @@ from transforms.snapshot import (
     new_run_id,
     snapshot_dir,
 )
-
-
-def _static_prefix(pattern: str) -> str:
-    parts = []
-    for part in os.path.abspath(os.path.expanduser(local_path(pattern))).split(os.sep):
-        if glob.has_magic(part):
-            break
-        parts.append(part)
-    return os.sep.join(parts) or os.sep
-
-
-def check_output_outside_inputs(output: str, patterns: list[str]) -> None:
-    """An index written inside a recursive input would index itself next night.
-
-    Both sides with symlinks resolved: an input folder reached through a link is the same folder.
-    """
-    if is_remote(output):
-        return
-    out = os.path.realpath(os.path.expanduser(output))
-    for pattern in patterns:
-        if is_remote(pattern):
-            continue
-        prefix = os.path.realpath(_static_prefix(pattern))
-        recursive = "**" in pattern or os.path.isdir(local_path(pattern))
-        if recursive and (out == prefix or out.startswith(prefix.rstrip(os.sep) + os.sep)):
-            raise MatchProblem(f"output {output} is inside input {pattern}; choose an output folder "
-                               "outside the inputs")
-
-
-def matched_inputs(args: argparse.Namespace) -> Selection:
-    if bool(args.input) == bool(args.manifest):
-        raise MatchProblem("give --input PATTERN (repeatable) or --manifest FILE, not both or neither")
-    if args.manifest:
-        root = args.manifest_root
-        if root and not is_remote(root) and not os.path.isdir(os.path.expanduser(root)):
-            raise MatchProblem(f"--manifest-root {root} is not a folder")
-        manifest = read_manifest(args.manifest, root=root)
-        uris = [u for u in manifest.column("uri").to_pylist() if u]
-        if not uris:
-            raise MatchProblem(f"manifest {args.manifest} has no `uri` column values; indexing needs "
-                               "each clip's uri (clip_id alone is enough only for reconcile)")
-        selection = select_uris(uris, args.case_sensitive, args.exclude)
-        if not selection.files:
-            raise MatchProblem(f"--exclude left none of the {len(uris)} uris of manifest {args.manifest}")
-        return selection
-    check_output_outside_inputs(args.output, args.input)
-    selection = select_inputs(args.input, args.case_sensitive, args.exclude)
-    if not selection.files:
-        skipped = selection.describe()
-        raise MatchProblem("no input matched " + ", ".join(repr(p) for p in args.input)
-                           + (f" ({skipped})" if skipped else ""))
-    return selection
 
 
 def _versions() -> dict:
@@ -129,52 +74,64 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
         committed = False
 
-        def abandon() -> None:  # interrupted (pipeline.interrupts): the same as the finally below
+        def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
             shutil.rmtree(progress_dir, ignore_errors=True)
             if not committed:
                 storage.delete_tree(snapshot)
 
+        INTERRUPTS.add_cleanup(abandon)
         try:
-            with INTERRUPTS.cleanup(abandon):
-                config = index_config(args, run_id, progress_dir)
-                # Rows of clips an interrupted run finished (same options): kept, not read again.
-                checkpoint = checkpoints.checkpoint_for(args.output, options_key(config))
-                if args.thumbnails:  # written where an interruption keeps them
-                    config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
-                plan = plan_run(files, previous, options_key(config))
-                to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, run_id)
-                _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
-                           f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
-                           f"failed before" + (f"; {resumed} of them resumed from an interrupted run's "
-                                               f"checkpoint, {len(to_read)} left" if resumed else "")
-                           + f"), carrying forward {len(plan.carry_clip_ids)} unchanged, "
-                           f"{len(plan.removed)} gone" + _skipped_clause(selection))
-                INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
-                _test_failure_hook("before_pipeline")
-                if to_read:
-                    printer = (contextlib.nullcontext() if args.quiet
-                               else ProgressPrinter(progress_dir, len(to_read)))
-                    with printer:
-                        run_index_pipeline(to_read, config, snapshot, beam_options(args, beam_args),
-                                           args.runner, checkpoint)
-                if previous is not None:
-                    carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
-                checkpoints.collect_thumbnails(checkpoint, snapshot)
-                # Over every clip of the snapshot, carried ones included: a relation between clips.
-                mark_duplicates(snapshot, config.qa)
-                _test_failure_hook("after_pipeline")
-                write_empty_tables(snapshot, run_id)  # every table readable, even without rows
-                run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
-                                 selection, resumed)
-                with INTERRUPTS.committing():
-                    commit(args.output, run_id, run)
-                    committed = True
+            config = index_config(args, run_id, progress_dir)
+            plan = plan_run(files, previous, options_key(config))
+            config, checkpoint, to_read, resumed = _resume(args, config, snapshot, plan)
+            _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
+                       f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
+                       f"failed before{_resumed_clause(resumed, to_read)}), carrying forward "
+                       f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(selection)}")
+            _test_failure_hook("before_pipeline")
+            if to_read:
+                printer = (contextlib.nullcontext() if args.quiet
+                           else ProgressPrinter(progress_dir, len(to_read)))
+                with printer:
+                    run_index_pipeline(to_read, config, snapshot, beam_options(args, beam_args),
+                                       args.runner, checkpoint)
+            if previous is not None:
+                carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+            checkpoints.collect_thumbnails(checkpoint, snapshot)
+            # Over every clip of the snapshot, carried ones included: a relation between clips.
+            mark_duplicates(snapshot, config.qa)
+            _test_failure_hook("after_pipeline")
+            write_empty_tables(snapshot, run_id)  # every table readable, even without rows
+            run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
+                             selection, resumed)
+            with INTERRUPTS.committing():
+                commit(args.output, run_id, run)
+                committed = True
             checkpoints.discard(checkpoint)  # its rows are in the live snapshot now
         finally:
+            INTERRUPTS.remove_cleanup(abandon)
             shutil.rmtree(progress_dir, ignore_errors=True)
             if not committed:
                 storage.delete_tree(snapshot)  # never leave half a snapshot behind
     return run
+
+
+def _resume(args, config, snapshot, plan):
+    """The run's checkpoint: clips an interrupted run with these options finished are not read again.
+
+    Returns (config, checkpoint, still to read, clips resumed); with --thumbnails the sheets
+    are written into the checkpoint too, where an interruption keeps them.
+    """
+    checkpoint = checkpoints.checkpoint_for(args.output, options_key(config))
+    if args.thumbnails:
+        config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
+    to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
+    INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
+    return config, checkpoint, to_read, resumed
+
+
+def _resumed_clause(resumed: int, to_read: list) -> str:
+    return f"; {resumed} of them resumed from an interrupted run's checkpoint, {len(to_read)} left" if resumed else ""
 
 
 def _skipped_clause(selection: Selection) -> str:

@@ -113,11 +113,18 @@ class Interrupts:
     @contextlib.contextmanager
     def cleanup(self, action: Callable[[], None]) -> Iterator[None]:
         """Run `action` if the run is interrupted while inside this block."""
-        self._cleanups.append(action)
+        self.add_cleanup(action)
         try:
             yield
         finally:
-            self._cleanups.remove(action)
+            self.remove_cleanup(action)
+
+    def add_cleanup(self, action: Callable[[], None]) -> None:
+        """Run `action` on an interrupt (the last added runs first) until removed."""
+        self._cleanups.append(action)
+
+    def remove_cleanup(self, action: Callable[[], None]) -> None:
+        self._cleanups.remove(action)
 
     def set_status(self, status: Callable[[], str]) -> None:
         """What the interrupt line says after 'interrupted ': e.g. 'after 12 of 40 clips; ...'."""

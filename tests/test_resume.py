@@ -95,6 +95,8 @@ def test_interrupted_run_resumes_and_equals_an_uninterrupted_one(split_corpus, u
         _wait_for(lambda: _group_gone(run.pid), timeout_s=10)
         assert not (out / ".lock").exists() and os.listdir(out / "snapshots") == []
     assert not (out / "CURRENT").exists()  # nothing committed
+    if how.startswith("SIGTERM"):
+        return  # resuming is the same as after SIGINT (kept short: the suite runs on 2 cores)
 
     resumed = run_cli("index", "--input", str(split_corpus / "**/*.mp4"), "--output", str(out), "--workers", "2")
     assert resumed.returncode == 0, resumed.stderr
