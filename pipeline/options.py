@@ -79,13 +79,15 @@ _positive_int = _int_at_least(1)
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("inputs (one of)")
     source.add_argument("--input", action="append", default=[], metavar="PATTERN",
-                        help="glob of clips, local or gs://; ** spans folders (also zero "
-                             "folders: clips/**/*.mp4 matches clips/a.mp4). Repeatable.")
+                        help="glob of clips, local or gs://, case-insensitive; ** spans folders (also "
+                             "zero folders: clips/**/*.mp4 matches clips/a.MP4); sidecar files (.json, "
+                             ".vtt, Thumbs.db, ...) are skipped unless named. Quote it. Repeatable.")
     source.add_argument("--manifest", metavar="FILE",
                         help="CSV or Parquet with a `uri` column: index exactly these inputs")
     _add_selection_arguments(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
-                        help="index directory; an existing index there is updated incrementally")
+                        help="index directory: new, empty, or an existing index (updated "
+                             "incrementally; an interrupted run is resumed)")
     parser.add_argument("--tier", choices=("auto", "header", "packets"), default="auto",
                         help="timeline source: auto = container index when complete and "
                              "inside the file, else demux packets (default: auto)")

@@ -57,8 +57,11 @@ class Checkpoint:
     def keep(self, closed_path: str, name: str, table: str) -> None:
         """Link a closed (complete) Parquet file into the checkpoint, atomically."""
         folder = self.table_dir(table)
-        storage.makedirs(folder)
         final = storage.join(folder, name)
+        if is_remote(final):  # a server-side copy: one object appears whole, or not at all
+            storage.link_or_copy(closed_path, final)
+            return
+        storage.makedirs(folder)
         hidden = storage.join(folder, f".{name}.tmp")
         storage.link_or_copy(closed_path, hidden)  # a copy (no hard links) is not atomic: rename
         storage.rename(hidden, final)

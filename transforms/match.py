@@ -3,7 +3,7 @@
 Matching runs in the launcher, before the pipeline starts, because three
 things need the full list first: exit 2 with nothing written when nothing
 matches, the progress total, and the incremental plan (what changed since the
-last snapshot). README "Design notes" explains the trade-off at scale.
+last snapshot). docs/design-notes.md explains the trade-off at scale.
 """
 
 from __future__ import annotations
