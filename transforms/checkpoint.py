@@ -82,31 +82,46 @@ def _read(path: str, columns: Optional[list[str]]) -> Optional[pa.Table]:
         return None
 
 
-def _rows_per_clip(table_dir: str) -> collections.Counter:
+def _clip_ids(path: str) -> Optional[pa.ChunkedArray]:
+    """A file's clip_id column, dictionary-encoded (millions of frame rows, few distinct ids)."""
+    try:
+        with storage.open_read(path) as handle:
+            return pq.read_table(handle, columns=["clip_id"], read_dictionary=["clip_id"]).column("clip_id")
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _scan(checkpoint: Checkpoint) -> dict[str, dict[str, Optional[pa.ChunkedArray]]]:
+    """table -> file -> its clip ids (None: unreadable), for the tables a checkpoint keeps."""
+    return {table: {path: _clip_ids(path) for path in table_files(checkpoint.table_dir(table))}
+            for table in CARRIED_TABLES}
+
+
+def _rows_per_clip(files: dict[str, Optional[pa.ChunkedArray]]) -> collections.Counter:
     counts: collections.Counter = collections.Counter()
-    for path in table_files(table_dir):
-        table = _read(path, ["clip_id"])
-        if table is None:
-            continue
-        for item in pc.value_counts(table.column("clip_id").combine_chunks()).to_pylist():
-            counts[item["values"]] += item["counts"]
+    for ids in files.values():
+        for chunk in ([] if ids is None else ids.chunks):
+            for item in pc.value_counts(chunk).to_pylist():
+                counts[item["values"]] += item["counts"]
     return counts
 
 
-def complete_clips(checkpoint: Checkpoint, to_read: list[FileInfo]) -> dict[str, str]:
+def complete_clips(checkpoint: Checkpoint, to_read: list[FileInfo],
+                   scan: Optional[dict] = None) -> dict[str, str]:
     """clip_id -> uri of the clips whose rows are complete in the checkpoint and still current."""
+    scan = scan if scan is not None else _scan(checkpoint)
     wanted = {info.uri: info for info in to_read}
     rows = []
-    for path in table_files(checkpoint.table_dir("clips")):
-        table = _read(path, ["clip_id", "uri", "size_bytes", "mtime_s", "generation", "frame_count",
-                             "qa_sampled_frames"])
+    for path, ids in scan["clips"].items():
+        table = None if ids is None else _read(path, ["clip_id", "uri", "size_bytes", "mtime_s", "generation",
+                                                      "frame_count", "qa_sampled_frames"])
         if table is not None:
             rows.extend(table.to_pylist())
     if not rows:
         return {}
     clip_rows = collections.Counter(row["clip_id"] for row in rows)
-    frames = _rows_per_clip(checkpoint.table_dir("frames"))
-    samples = _rows_per_clip(checkpoint.table_dir("samples"))
+    frames = _rows_per_clip(scan["frames"])
+    samples = _rows_per_clip(scan["samples"])
     done = {}
     for row in rows:
         info = wanted.get(row["uri"])
@@ -118,17 +133,23 @@ def complete_clips(checkpoint: Checkpoint, to_read: list[FileInfo]) -> dict[str,
     return done
 
 
-def _compact(checkpoint: Checkpoint, keep_ids: set[str], run_id: str) -> None:
+def _kept_rows(ids: pa.ChunkedArray, keep: pa.Array) -> pa.ChunkedArray:
+    """Row mask of the ids in `keep`, decided once per distinct id (the dictionary), not per row."""
+    return pa.chunked_array([pc.take(pc.is_in(chunk.dictionary, value_set=keep), chunk.indices)
+                             for chunk in ids.chunks], pa.bool_())
+
+
+def _compact(checkpoint: Checkpoint, scan: dict, keep_ids: set[str], run_id: str) -> None:
     """Leave exactly the rows of `keep_ids` in the checkpoint (files all kept stay as they are)."""
     keep = pa.array(sorted(keep_ids), pa.string())
-    for table in CARRIED_TABLES:
-        for number, path in enumerate(table_files(checkpoint.table_dir(table))):
-            data = _read(path, None)
-            kept = None if data is None else pc.is_in(data.column("clip_id"), value_set=keep)
+    for table, files in scan.items():
+        for number, (path, ids) in enumerate(files.items()):
+            kept = None if ids is None else _kept_rows(ids, keep)
             kept_count = 0 if kept is None else (pc.sum(kept).as_py() or 0)
-            if data is not None and kept_count == data.num_rows:
+            if ids is not None and kept_count == len(ids):
                 continue
-            if kept_count:
+            data = _read(path, None) if kept_count else None
+            if data is not None:
                 write_table(data.filter(kept),
                             storage.join(checkpoint.table_dir(table), f"{run_id}-resumed-{number:05d}.parquet"))
             storage.delete_file(path)
@@ -137,8 +158,9 @@ def _compact(checkpoint: Checkpoint, keep_ids: set[str], run_id: str) -> None:
 def resume(checkpoint: Checkpoint, snapshot: str, to_read: list[FileInfo],
            run_id: str) -> tuple[list[FileInfo], int]:
     """Put the checkpoint's complete clips into `snapshot`; returns (still to read, clips resumed)."""
-    done = complete_clips(checkpoint, to_read)
-    _compact(checkpoint, set(done), run_id)
+    scan = _scan(checkpoint)
+    done = complete_clips(checkpoint, to_read, scan)
+    _compact(checkpoint, scan, set(done), run_id)
     for table in CARRIED_TABLES:
         for path in table_files(checkpoint.table_dir(table)):
             storage.link_or_copy(path, storage.join(snapshot, table, path.rsplit("/", 1)[-1]))
