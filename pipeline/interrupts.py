@@ -69,12 +69,16 @@ def kill_process_tree() -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def _before_any_clip() -> str:
+    return "before reading any clip; nothing written"
+
+
 class Interrupts:
     """The watcher thread and what a run registers with it."""
 
     def __init__(self) -> None:
         self._cleanups: list[Callable[[], None]] = []
-        self._status: Callable[[], str] = lambda: "before reading any clip; nothing written"
+        self._status: Callable[[], str] = _before_any_clip
         self._commit = threading.Lock()
         self._committed = False
         self._armed = False
@@ -108,7 +112,7 @@ class Interrupts:
         os.close(self._wake_fd)
         self._cleanups.clear()
         self._committed = False
-        self._status = Interrupts()._status
+        self._status = _before_any_clip
 
     @contextlib.contextmanager
     def cleanup(self, action: Callable[[], None]) -> Iterator[None]:
