@@ -35,6 +35,8 @@ setup(
         "google-cloud-storage>=2.10,<4",
     ],
     extras_require={
+        # What the README's quick tour queries the tables with (run_local.sh installs it).
+        "query": ["duckdb>=1.0"],
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.2",

@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import traceback
 from typing import Optional, Sequence
 
 from pipeline import __version__
-from pipeline.layout import prestart_count
+from pipeline.interrupts import INTERRUPTS
+from pipeline.layout import flag_value, prestart_count
 from transforms import prestart
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -49,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--reencode", action="append", default=[], metavar="CLIP[:WxH[:BITS_PER_S]]",
                        help="also write a re-encoded copy of clip number CLIP beside it "
                             "(default 96x72 at 40000 bit/s); not in the manifest. Repeatable.")
+    synth.add_argument("--force", action="store_true",
+                       help="write into a non-empty OUT_DIR, replacing its clips/ and manifest.csv")
 
     index = commands.add_parser("index", help="index clips into DIR/{clips,frames,errors}/*.parquet",
                                 description="Index clips with a Beam pipeline. Flags clipindex does not "
@@ -69,6 +73,22 @@ def _fail_usage(message: str) -> int:
     return EXIT_USAGE
 
 
+def _clear_synth_target(out_dir: str, force: bool) -> None:
+    """A corpus written into another one mixes the two (its manifest then lists only the new clips)."""
+    from pipeline.synth import SynthProblem
+
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise SynthProblem(f"OUT_DIR {out_dir} exists and is not a folder")
+    if not os.path.isdir(out_dir) or not [n for n in os.listdir(out_dir) if not n.startswith(".")]:
+        return
+    if not force:
+        raise SynthProblem(f"OUT_DIR {out_dir} is not empty; choose a new folder, or pass --force to "
+                           "replace its clips/ and manifest.csv")
+    shutil.rmtree(os.path.join(out_dir, "clips"), ignore_errors=True)
+    if os.path.exists(os.path.join(out_dir, "manifest.csv")):
+        os.unlink(os.path.join(out_dir, "manifest.csv"))
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from pipeline.synth import Condition, Reencode, SynthProblem, synth
 
@@ -77,6 +97,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             print(f"synth: {done}/{total} clips", file=sys.stderr, flush=True)
 
     try:
+        _clear_synth_target(args.out_dir, args.force)
         plans = synth(args.out_dir, args.clips, args.hours, fps=args.fps, size=args.size, seed=args.seed,
                       progress=progress, conditions=[Condition.parse(c) for c in args.inject],
                       reencode=[Reencode.parse(r) for r in args.reencode])
@@ -109,9 +130,20 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_FAILED
     print(f"run {run['run_id']}: matched {run['matched']} = indexed {run['indexed']} + errors "
           f"{run['errors']}; {run['total_hours']:.3f} h, {run['total_frames']} frames, "
-          f"{run['total_bytes']} bytes; read {run['reindexed']}, carried forward "
-          f"{run['carried_forward']}; {run['wall_s']:.1f} s -> {args.output}")
+          f"{run['total_bytes']} bytes; read {run['reindexed']}"
+          + (f", resumed {run['from_checkpoint']} from a checkpoint" if run["from_checkpoint"] else "")
+          + f", carried forward {run['carried_forward']}" + _summary_notes(run)
+          + f"; {run['wall_s']:.1f} s -> {args.output}")
     return EXIT_OK
+
+
+def _summary_notes(run: dict) -> str:
+    """What the totals leave out and why: skipped files, and duplicates reconcile will not count."""
+    from transforms.selection import describe_counts
+    from transforms.summarize import duplicates_sentence
+
+    notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], included=True)]
+    return "".join(f"; {note}" for note in notes if note)
 
 
 def _cmd_reconcile(args: argparse.Namespace) -> int:
@@ -132,19 +164,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Before numpy is imported (through Beam): its OpenBLAS thread pool only competes with
     # the readers for cores here (see transforms.prestart.child_env).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if argv and argv[0] == "index":
+        # Before any thread or child starts, so they inherit the blocked signals (pipeline.interrupts);
+        # with --runner, Beam's job-server processes keep theirs (Beam stops them with SIGINT).
+        INTERRUPTS.arm(block_in_main_thread=flag_value(argv, "--runner") is None)
     prestart.start(prestart_count(argv))
     try:
         return _main(argv)
     finally:
         prestart.close_unused()  # e.g. bad usage, or nothing to read: never left for a later run
+        INTERRUPTS.disarm()
 
 
 def _main(argv: list[str]) -> int:
+    from pipeline import usage
+
     _quiet_beam_logs()
     parser = _parser()
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    # Before argparse: `--ouput` must be named as a typo, not reported as a missing --output.
+    problem = usage.unknown_flag(argv, usage.command_flags(parser, command), with_beam=command == "index")
+    if problem:
+        return _fail_usage(problem)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "index":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra and (strays := usage.stray_arguments(extra)):
+        return _fail_usage(usage.stray_problem(strays))
     try:
         if args.command == "synth":
             return _cmd_synth(args)

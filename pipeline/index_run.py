@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
-import glob
 import os
 import platform
 import shutil
@@ -15,16 +15,19 @@ import time
 
 from pipeline import __version__
 from pipeline.graph import run_index_pipeline
+from pipeline.inputs import matched_inputs
+from pipeline.interrupts import INTERRUPTS
 from pipeline.options import beam_options, check_beam_args, index_config, options_key
 from pipeline.progress import ProgressPrinter
-from schemas import SCHEMA_VERSION, FileInfo
+from schemas import SCHEMA_VERSION
+from transforms import checkpoint as checkpoints
 from transforms import storage
 from transforms.duplicates import mark_duplicates
 from transforms.incremental import carry_forward, plan_run
-from transforms.manifest import read_manifest
-from transforms.match import MatchProblem, infos_for_uris, match_patterns
-from transforms.media_io import is_remote, local_path
+from transforms.output_dir import check_index_folder, make_output
+from transforms.selection import Selection
 from transforms.summarize import summarize_snapshot
+from transforms.tables_io import write_empty_tables
 from transforms.snapshot import (
     TABLES,
     THUMBS,
@@ -35,45 +38,6 @@ from transforms.snapshot import (
     new_run_id,
     snapshot_dir,
 )
-
-
-def _static_prefix(pattern: str) -> str:
-    parts = []
-    for part in os.path.abspath(os.path.expanduser(local_path(pattern))).split(os.sep):
-        if glob.has_magic(part):
-            break
-        parts.append(part)
-    return os.sep.join(parts) or os.sep
-
-
-def check_output_outside_inputs(output: str, patterns: list[str]) -> None:
-    """An index written inside a recursive input would index itself next night."""
-    out = os.path.abspath(output)
-    for pattern in patterns:
-        if is_remote(pattern):
-            continue
-        prefix = _static_prefix(pattern)
-        recursive = "**" in pattern or os.path.isdir(local_path(pattern))
-        if recursive and (out == prefix or out.startswith(prefix.rstrip(os.sep) + os.sep)):
-            raise MatchProblem(f"output {output} is inside input {pattern}; choose an output folder "
-                               "outside the inputs")
-
-
-def matched_inputs(args: argparse.Namespace) -> list[FileInfo]:
-    if bool(args.input) == bool(args.manifest):
-        raise MatchProblem("give --input PATTERN (repeatable) or --manifest FILE, not both or neither")
-    if args.manifest:
-        manifest = read_manifest(args.manifest)
-        uris = [u for u in manifest.column("uri").to_pylist() if u]
-        if not uris:
-            raise MatchProblem(f"manifest {args.manifest} has no `uri` column values; indexing needs "
-                               "each clip's uri (clip_id alone is enough only for reconcile)")
-        return infos_for_uris(uris)
-    check_output_outside_inputs(args.output, args.input)
-    files = match_patterns(args.input)
-    if not files:
-        raise MatchProblem("no input matched " + ", ".join(repr(p) for p in args.input))
-    return files
 
 
 def _versions() -> dict:
@@ -95,11 +59,13 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Run one index pass; returns the committed run summary. Raises on bad input."""
     check_beam_args(beam_args)
     check_writable(args.output)
-    files = matched_inputs(args)
+    check_index_folder(args.output)
+    selection = matched_inputs(args)
+    files = selection.files
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
-    storage.makedirs(args.output)
-    with RunLock(args.output):
+    make_output(args.output)
+    with RunLock(args.output) as lock, INTERRUPTS.cleanup(lambda: lock.__exit__(None, None, None)):
         previous = current_snapshot(args.output)
         run_id = new_run_id(started_at)
         snapshot = snapshot_dir(args.output, run_id)
@@ -107,33 +73,75 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             storage.makedirs(storage.join(snapshot, table))
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
         committed = False
+
+        def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
+            shutil.rmtree(progress_dir, ignore_errors=True)
+            if not committed:
+                storage.delete_tree(snapshot)
+
+        INTERRUPTS.add_cleanup(abandon)
         try:
-            config = index_config(args, run_id, progress_dir, storage.join(snapshot, THUMBS))
+            config = index_config(args, run_id, progress_dir)
             plan = plan_run(files, previous, options_key(config))
+            config, checkpoint, to_read, resumed = _resume(args, config, snapshot, plan)
             _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
-                       f"failed before), carrying forward {len(plan.carry_clip_ids)} unchanged, "
-                       f"{len(plan.removed)} gone")
+                       f"failed before{_resumed_clause(resumed, to_read)}), carrying forward "
+                       f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(selection)}")
             _test_failure_hook("before_pipeline")
-            if plan.to_read:
+            if to_read:
                 printer = (contextlib.nullcontext() if args.quiet
-                           else ProgressPrinter(progress_dir, len(plan.to_read)))
+                           else ProgressPrinter(progress_dir, len(to_read)))
                 with printer:
-                    run_index_pipeline(plan.to_read, config, snapshot, beam_options(args, beam_args),
-                                       args.runner)
+                    run_index_pipeline(to_read, config, snapshot, beam_options(args, beam_args),
+                                       args.runner, checkpoint)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+            checkpoints.collect_thumbnails(checkpoint, snapshot)
             # Over every clip of the snapshot, carried ones included: a relation between clips.
             mark_duplicates(snapshot, config.qa)
             _test_failure_hook("after_pipeline")
-            run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
-            commit(args.output, run_id, run)
-            committed = True
+            write_empty_tables(snapshot, run_id)  # every table readable, even without rows
+            run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
+                             selection, resumed)
+            with INTERRUPTS.committing():
+                commit(args.output, run_id, run)
+                committed = True
+            checkpoints.discard(checkpoint)  # its rows are in the live snapshot now
         finally:
+            INTERRUPTS.remove_cleanup(abandon)
             shutil.rmtree(progress_dir, ignore_errors=True)
             if not committed:
                 storage.delete_tree(snapshot)  # never leave half a snapshot behind
     return run
+
+
+def _resume(args, config, snapshot, plan):
+    """The run's checkpoint: clips an interrupted run with these options finished are not read again.
+
+    Returns (config, checkpoint, still to read, clips resumed); with --thumbnails the sheets
+    are written into the checkpoint too, where an interruption keeps them.
+    """
+    checkpoint = checkpoints.checkpoint_for(args.output, options_key(config))
+    if args.thumbnails:
+        config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
+    to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
+    INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
+    return config, checkpoint, to_read, resumed
+
+
+def _resumed_clause(resumed: int, to_read: list) -> str:
+    return f"; {resumed} of them resumed from an interrupted run's checkpoint, {len(to_read)} left" if resumed else ""
+
+
+def _skipped_clause(selection: Selection) -> str:
+    skipped = selection.describe()
+    return f"; {skipped}" if skipped else ""
+
+
+def _interrupted_status(checkpoint: checkpoints.Checkpoint, total: int) -> str:
+    kept = checkpoints.kept_clips(checkpoint)  # what the next run resumes, resumed ones included
+    return f"after {kept} of {total} clips; nothing committed; the next run resumes them"
 
 
 def _test_failure_hook(point: str) -> None:
@@ -142,9 +150,9 @@ def _test_failure_hook(point: str) -> None:
         raise RuntimeError(f"test failure injected at {point}")
 
 
-def _summarize(args, files, plan, config, snapshot, previous, started_at, started) -> dict:
+def _summarize(args, files, plan, config, snapshot, previous, started_at, started, selection, resumed) -> dict:
     run_id = config.run_id
-    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id)
+    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed)
     changes = plan.changes()
     failing_now = set(summary.pop("error_uris"))
     retried = set(plan.retried)
@@ -160,9 +168,11 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
         "options": {**options_key(config), "clip_timeout_s": config.clip_timeout_s,
                     "isolation": config.isolation, "workers": args.workers,
                     "runner": args.runner or "FnApiRunner", "inputs": args.input,
-                    "manifest": args.manifest},
+                    "manifest": args.manifest, "exclude": args.exclude, "case_sensitive": args.case_sensitive,
+                    "manifest_root": args.manifest_root},
         "options_key": options_key(config),
         **summary,
+        **selection.counts(),
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
         "changes": changes,
         "versions": _versions(),

@@ -21,7 +21,14 @@ from schemas import IndexConfig, QaOptions
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """Usage errors are one line on stderr and exit 2, as schedulers expect."""
+    """Usage errors are one line on stderr and exit 2, as schedulers expect.
+
+    No abbreviations: `--out` must not quietly mean `--output` (pipeline.usage names the typo).
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -72,12 +79,15 @@ _positive_int = _int_at_least(1)
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("inputs (one of)")
     source.add_argument("--input", action="append", default=[], metavar="PATTERN",
-                        help="glob of clips, local or gs://; ** spans folders (also zero "
-                             "folders: clips/**/*.mp4 matches clips/a.mp4). Repeatable.")
+                        help="glob of clips, local or gs://, case-insensitive; ** spans folders (also "
+                             "zero folders: clips/**/*.mp4 matches clips/a.MP4); sidecar files (.json, "
+                             ".vtt, Thumbs.db, ...) are skipped unless named. Quote it. Repeatable.")
     source.add_argument("--manifest", metavar="FILE",
                         help="CSV or Parquet with a `uri` column: index exactly these inputs")
+    _add_selection_arguments(parser)
     parser.add_argument("--output", required=True, metavar="DIR",
-                        help="index directory; an existing index there is updated incrementally")
+                        help="index directory: new, empty, or an existing index (updated "
+                             "incrementally; an interrupted run is resumed)")
     parser.add_argument("--tier", choices=("auto", "header", "packets"), default="auto",
                         help="timeline source: auto = container index when complete and "
                              "inside the file, else demux packets (default: auto)")
@@ -117,6 +127,19 @@ def device_pattern(text: str) -> str:
     except DevicePatternProblem as problem:
         raise argparse.ArgumentTypeError(str(problem)) from None
     return text
+
+
+def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("choosing inputs (README: Index your own footage)")
+    group.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                       help="leave out matched inputs: a name pattern (*.tmp) or, with a /, a path "
+                            "pattern (**/proxies/**). Repeatable.")
+    group.add_argument("--case-sensitive", action="store_true",
+                       help="match --input and --exclude patterns case-sensitively (default: "
+                            "*.mp4 also matches .MP4, as cameras write it)")
+    group.add_argument("--manifest-root", metavar="DIR",
+                       help="resolve the manifest's relative uris from DIR (default: the "
+                            "manifest's own folder)")
 
 
 def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from transforms.reconcile import BASES, Expectations, Reconciliation, reconcile
 from transforms.reconcile_totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
 from transforms import storage
 from transforms.snapshot import current_snapshot
+from transforms.summarize import duplicates_sentence
 from transforms.tables_io import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
@@ -53,6 +54,8 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
     rec.add_argument("--expect-hours", type=float, metavar="H", help="expected hours of video")
     rec.add_argument("--manifest", metavar="FILE", help="expected clips (CSV or Parquet), e.g. an "
                                                         "evidence system's export")
+    rec.add_argument("--manifest-root", metavar="DIR",
+                     help="resolve the manifest's relative uris from DIR (default: its own folder)")
     rec.add_argument("--columns", metavar="MAP", help="which manifest column holds each field: "
                      "'clip_id=Evidence ID,uri=File Name,...', or @FILE (.json or .toml) holding the same; "
                      f"fields: {', '.join(FIELDS)}")
@@ -88,6 +91,8 @@ def _print(result: Reconciliation, index_dir: str) -> None:
     print(f"  frames   {totals['frames']:>10}")
     print(f"  errors   {totals['errors']:>10}   duplicates {totals['duplicates']}   excerpts "
           f"{totals['excerpts']}   truncated {totals['truncated']}")
+    if totals["duplicates"]:
+        print("  " + duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], included=False))
     for check in result.checks:
         indexed, expected = check["indexed"], check["expected"]
         if isinstance(expected, float):
@@ -132,7 +137,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         if mapping and not args.manifest:
             raise ManifestProblem("--columns maps the columns of a --manifest; give one")
         manifest = read_manifest(args.manifest, require_duration=True, mapping=mapping, zone=args.manifest_tz,
-                                 resolve_names=False) if args.manifest else None
+                                 resolve_names=False, root=args.manifest_root) if args.manifest else None
     except ManifestProblem as problem:
         print(f"clipindex: error: {problem}", file=sys.stderr)
         return EXIT_USAGE

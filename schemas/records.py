@@ -48,7 +48,7 @@ class FileInfo:
 
 @dataclasses.dataclass(frozen=True)
 class QaOptions:
-    """Thresholds of the decoded-frame checks (README "Visual QA" explains each default).
+    """Thresholds of the decoded-frame checks (docs/visual-qa.md explains each default).
 
     Luma values are full range (0-255) on frames downscaled to 160 px wide.
     """

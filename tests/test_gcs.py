@@ -163,3 +163,23 @@ def test_gs_manifest_in_and_reconcile(emulator, small_corpus, tmp_path):
     rec = run_cli("reconcile", out, "--manifest", manifest, "--json", str(tmp_path / "r.json"), env=emulator)
     assert rec.returncode == 1 and "discrepancies: 1" in rec.stdout and "unreadable" in rec.stdout
     assert_counts_add_up(json.loads((tmp_path / "r.json").read_text()))
+
+
+def test_gs_patterns_ignore_case_and_count_what_they_skip(emulator, small_corpus):
+    from transforms.match import select_inputs
+    from transforms.output_dir import check_index_folder
+    from transforms.snapshot import OutputProblem
+
+    clip = sorted((small_corpus / "clips").rglob("*.mp4"))[0]
+    bucket = _client().bucket(BUCKET)
+    for name in ("cam/A/GX01.MP4", "cam/A/gx02.mp4", "cam/A/GX01.json", "cam/A/._GX01.MP4", "cam/.trash/GX09.MP4"):
+        bucket.blob(name).upload_from_filename(str(clip))
+    prefix = f"gs://{BUCKET}/"
+    everything = select_inputs([prefix + "cam/**"])
+    assert [f.uri[len(prefix):] for f in everything.files] == ["cam/A/GX01.MP4", "cam/A/gx02.mp4"]
+    assert everything.skipped == {"json": 1} and everything.hidden == 2
+    strict = select_inputs([prefix + "cam/**/*.mp4"], case_sensitive=True)
+    assert [f.uri[len(prefix):] for f in strict.files] == ["cam/A/gx02.mp4"]
+    with pytest.raises(OutputProblem, match="not a clipindex index"):
+        check_index_folder(prefix + "cam")
+    check_index_folder(prefix + "no-index-yet")  # nothing there: a new index may start

@@ -2,7 +2,7 @@
 
 The promise: whatever the inputs, the run finishes (exit 0) and every matched
 input is in exactly one of the clips or errors tables, errors with a named
-`error_kind`. README "Hostile inputs" lists the kind each input gets.
+`error_kind`. docs/hostile-inputs.md lists the kind each input gets.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_isolated_worker_gives_the_same_rows(small_corpus, tmp_path):
 
 def test_globstar_matches_zero_folders(tmp_path):
     (tmp_path / "clips" / "a" / "b").mkdir(parents=True)
-    for name in ("top.mp4", "a/mid.mp4", "a/b/deep.mp4", "a/b/skip.txt"):
+    for name in ("top.mp4", "a/mid.mp4", "a/b/deep.mp4", "a/b/other.bin"):
         (tmp_path / "clips" / name).write_bytes(b"x")
     found = {f.uri[len(str(tmp_path)) + 1:] for f in match_patterns([str(tmp_path / "clips/**/*.mp4")])}
     assert found == {"clips/top.mp4", "clips/a/mid.mp4", "clips/a/b/deep.mp4"}

@@ -1,6 +1,6 @@
 """Presentation order, duration and continuity of a timeline (pure numpy).
 
-Definitions (README "How each field is defined"):
+Definitions (docs/fields.md):
 * duration = last presented pts + that frame's duration - first presented pts,
   over the frames an edit list shows (hidden "discard" samples are counted as
   frames but are not on the timeline); a frame's duration is the packet's own

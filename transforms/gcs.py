@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 from schemas import FileInfo
+from transforms.globbing import path_regex
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 
@@ -47,35 +48,32 @@ def split_uri(uri: str) -> tuple[str, str]:
     return bucket, name
 
 
-def pattern_regex(pattern: str) -> re.Pattern:
+def pattern_regex(pattern: str, case_sensitive: bool = True) -> re.Pattern:
     """gsutil-style glob: `**` spans folders (also zero: a/**/b matches a/b), `*` does not."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("/**/", i):
-            out.append("/(?:.*/)?")
-            i += 4
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+    return path_regex(pattern, case_sensitive)
 
 
-def list_matching(pattern: str) -> Iterator[FileInfo]:
-    """Objects matching a gs:// glob, with size, update time and generation."""
+def _hidden(name: str, folder: str, name_pattern: str) -> bool:
+    """A part below the listed folder starts with `.` and the pattern never names one (as locally)."""
+    below = name[len(folder):].split("/")
+    pattern_parts = name_pattern[len(folder):].split("/")
+    return any(p.startswith(".") for p in below) and not any(p.startswith(".") for p in pattern_parts)
+
+
+def list_matching(pattern: str, case_sensitive: bool = False,
+                  on_hidden: Optional[Callable[[FileInfo], None]] = None) -> Iterator[FileInfo]:
+    """Objects matching a gs:// glob, with size, update time and generation.
+
+    The text before the first wildcard is the listing prefix, taken as written; the rest
+    is matched case-insensitively unless `case_sensitive`. Hidden objects (a name part
+    starting with `.`) are not matched by wildcards, as on local disks: each one that
+    would match otherwise goes to `on_hidden`.
+    """
     bucket, name_pattern = split_uri(pattern)
     magic = min((name_pattern.find(c) for c in "*?[" if c in name_pattern), default=len(name_pattern))
     prefix = name_pattern[:magic]
-    regex = pattern_regex(name_pattern) if magic < len(name_pattern) else None
+    folder = prefix[: prefix.rfind("/") + 1]
+    regex = pattern_regex(name_pattern, case_sensitive) if magic < len(name_pattern) else None
     for blob in storage_client().list_blobs(bucket, prefix=prefix):
         if blob.name.endswith("/"):
             continue  # folder placeholder objects
@@ -83,6 +81,10 @@ def list_matching(pattern: str) -> Iterator[FileInfo]:
             if blob.name != name_pattern:
                 continue
         elif not regex.match(blob.name):
+            continue
+        elif _hidden(blob.name, folder, name_pattern):
+            if on_hidden is not None:
+                on_hidden(_blob_info(bucket, blob))
             continue
         yield _blob_info(bucket, blob)
 

@@ -40,7 +40,7 @@ class Plan:
                 "unchanged": len(self.carry_clip_ids), "full_reindex_reason": self.full_reason}
 
 
-def _same_file(info: FileInfo, size, mtime, generation) -> bool:
+def same_file(info: FileInfo, size, mtime, generation) -> bool:
     if info.generation is not None or generation is not None:
         return info.generation == generation and info.size_bytes == size
     return info.size_bytes == size and info.mtime_s == mtime
@@ -65,7 +65,7 @@ def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict
     plan = Plan(to_read=[], carry_clip_ids=set())
     for info in matched:
         row = known.get(info.uri)
-        if row is not None and _same_file(info, row["size_bytes"], row["mtime_s"], row["generation"]):
+        if row is not None and same_file(info, row["size_bytes"], row["mtime_s"], row["generation"]):
             plan.carry_clip_ids.add(row["clip_id"])
             continue
         plan.to_read.append(info)

@@ -107,8 +107,9 @@ def _text(column: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _resolve_uris(uris: pa.Array, manifest_path: str, resolve_names: bool) -> pa.Array:
-    """Relative uris are relative to the manifest's own folder.
+def _resolve_uris(uris: pa.Array, manifest_path: str, resolve_names: bool,
+                  root: Optional[str] = None) -> pa.Array:
+    """Relative uris are relative to `root` when given, else to the manifest's own folder.
 
     A bare file name (no folder part) is resolved only when `resolve_names`
     (index needs a file to read); reconcile keeps it as a name to match on.
@@ -119,11 +120,15 @@ def _resolve_uris(uris: pa.Array, manifest_path: str, resolve_names: bool) -> pa
     todo = uris.is_valid().to_numpy(zero_copy_only=False) & ~remote & ~absolute & (has_folder | resolve_names)
     if not todo.any():
         return uris
-    base = manifest_path.rsplit("/", 1)[0] if is_remote(manifest_path) else \
-        os.path.dirname(os.path.abspath(manifest_path))
+    if root is not None:
+        base = root.rstrip("/") if is_remote(root) else os.path.abspath(os.path.expanduser(root))
+    elif is_remote(manifest_path):
+        base = manifest_path.rsplit("/", 1)[0]
+    else:
+        base = os.path.dirname(os.path.abspath(manifest_path))
     values = uris.to_numpy(zero_copy_only=False).astype(object)
     joined = pc.binary_join_element_wise(base, pa.array(values[todo], pa.string()), "/")
-    if not is_remote(manifest_path):  # ./ and ../ as os.path.abspath would (only where present)
+    if not is_remote(base):  # ./ and ../ as os.path.abspath would (only where present)
         messy = pc.match_substring_regex(joined, r"/\.\.?(/|$)|//").to_numpy(zero_copy_only=False)
         joined = joined.to_numpy(zero_copy_only=False).astype(object)
         joined[messy] = [os.path.normpath(p) for p in joined[messy]]
@@ -156,10 +161,13 @@ def _key_field(columns: dict[str, str], present: list[str], name: str) -> str:
 
 
 def read_manifest(path: str, require_duration: bool = False, mapping: Optional[dict[str, str]] = None,
-                  zone: Optional[dt.tzinfo] = None, resolve_names: bool = True) -> pa.Table:
+                  zone: Optional[dt.tzinfo] = None, resolve_names: bool = True,
+                  root: Optional[str] = None) -> pa.Table:
     """Validated manifest rows as an Arrow table with MANIFEST_SCHEMA.
 
-    mapping: field -> export column (`--columns`); zone: of times without an offset.
+    mapping: field -> export column (`--columns`); zone: of times without an offset;
+    root: the folder relative uris are resolved from (`--manifest-root`; default: the
+    manifest's own folder).
     """
     raw = _read_raw(path)
     name = os.path.basename(path)
@@ -178,7 +186,7 @@ def read_manifest(path: str, require_duration: bool = False, mapping: Optional[d
     if (empty := np.flatnonzero(~key_values.is_valid().to_numpy(zero_copy_only=False))).size:
         raise ManifestProblem(f"manifest {name} row {int(empty[0]) + 2} column {where[key].label}: empty")
     if "uri" in columns:
-        out["uri"] = _resolve_uris(out["uri"], path, resolve_names)
+        out["uri"] = _resolve_uris(out["uri"], path, resolve_names, root)
         path_like = pc.match_substring(out["uri"], "/").to_numpy(zero_copy_only=False)
         _check_unique(out["uri"], path_like, where["uri"])
     else:

@@ -3,17 +3,18 @@
 Matching runs in the launcher, before the pipeline starts, because three
 things need the full list first: exit 2 with nothing written when nothing
 matches, the progress total, and the incremental plan (what changed since the
-last snapshot). README "Design notes" explains the trade-off at scale.
+last snapshot). docs/design-notes.md explains the trade-off at scale.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from schemas import FileInfo
 from transforms.globbing import has_magic, iter_glob
 from transforms.media_io import is_remote, local_path, remote_metadata
+from transforms.selection import Collector, Selection, exclude_matcher
 
 
 LISTING_THREADS = 32
@@ -33,30 +34,35 @@ def _local_file_info(path: str) -> FileInfo:
     return FileInfo(uri=uri, size_bytes=st.st_size, mtime_s=st.st_mtime)
 
 
-def _glob_local(pattern: str) -> Iterator[str]:
+def _effective_pattern(pattern: str) -> str:
+    """A local pattern as it is walked: a folder named without wildcards means everything under it."""
     pattern = os.path.expanduser(local_path(pattern))
+    if not has_magic(pattern) and os.path.isdir(pattern) and not os.path.islink(pattern):
+        return os.path.join(pattern, "**")
+    return pattern
+
+
+def _glob_local(pattern: str, case_sensitive: bool, on_hidden: Callable[[str], None]) -> Iterator[str]:
     if not has_magic(pattern):
         if os.path.lexists(pattern):
-            if os.path.isdir(pattern) and not os.path.islink(pattern):
-                yield from _glob_local(os.path.join(pattern, "**"))
-            else:
-                yield pattern
+            yield pattern
         return
     # Not glob.iglob: it follows directory symlinks, and one link back to a
     # parent folder makes it walk forever (see transforms.globbing).
-    yield from iter_glob(pattern)
+    yield from iter_glob(pattern, case_sensitive, on_hidden)
 
 
-def _glob_remote(pattern: str) -> Iterator[FileInfo]:
+def _glob_remote(pattern: str, case_sensitive: bool, on_hidden: Callable[[str], None]) -> Iterator[FileInfo]:
     if pattern.startswith("gs://"):
         # Listed with google-cloud-storage to get each object's generation,
         # which the incremental plan uses as the change marker.
         from transforms.gcs import list_matching
 
-        yield from list_matching(pattern)
+        yield from list_matching(pattern, case_sensitive, on_hidden=lambda info: on_hidden(info.uri))
         return
     from apache_beam.io.filesystems import FileSystems
 
+    # Other Beam filesystems match as Beam does (case-sensitive).
     for result in FileSystems.match([pattern]):
         for meta in result.metadata_list:
             if not meta.path.endswith("/"):
@@ -64,18 +70,35 @@ def _glob_remote(pattern: str) -> Iterator[FileInfo]:
                                mtime_s=meta.last_updated_in_seconds or None)
 
 
-def match_patterns(patterns: Iterable[str]) -> list[FileInfo]:
-    """Every input matched by any pattern, once, sorted by uri."""
-    found: dict[str, FileInfo] = {}
+def select_inputs(patterns: Iterable[str], case_sensitive: bool = False, excludes: Iterable[str] = ()) -> Selection:
+    """Every input matched by any pattern, once, sorted by uri; and what was skipped, counted.
+
+    Matching is case-insensitive unless `case_sensitive` (cameras write `.MP4`). Sidecar
+    files, hidden files and `excludes` are left out (see transforms.selection).
+    """
+    collector = Collector()
     for pattern in patterns:
         if is_remote(pattern):
-            for info in _glob_remote(pattern):
-                found.setdefault(info.uri, info)
+            for info in _glob_remote(pattern, case_sensitive, collector.add_hidden):
+                collector.add(pattern, info)
         else:
-            for path in _glob_local(pattern):
-                info = _local_file_info(path)
-                found.setdefault(info.uri, info)
-    return [found[uri] for uri in sorted(found)]
+            walked = _effective_pattern(pattern)
+            for path in _glob_local(walked, case_sensitive, lambda p: collector.add_hidden(os.path.abspath(p))):
+                collector.add(walked, _local_file_info(path))
+    return collector.selection(exclude_matcher(excludes, case_sensitive))
+
+
+def match_patterns(patterns: Iterable[str], case_sensitive: bool = False) -> list[FileInfo]:
+    """Every input matched by any pattern, once, sorted by uri."""
+    return select_inputs(patterns, case_sensitive).files
+
+
+def select_uris(uris: Iterable[str], case_sensitive: bool = False, excludes: Iterable[str] = ()) -> Selection:
+    """A manifest's inputs: every listed uri, found or not, less the `excludes`."""
+    infos = infos_for_uris(uris)
+    excluded = exclude_matcher(excludes, case_sensitive)
+    kept = [info for info in infos if not excluded(info.uri)]
+    return Selection(files=kept, excluded=len(infos) - len(kept))
 
 
 def infos_for_uris(uris: Iterable[str]) -> list[FileInfo]:

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import subprocess
 import sys
 from typing import Optional
 
 CHILD_COMMAND = [sys.executable, "-m", "transforms.isolation"]
+# Ctrl-C reaches the whole process group; the launcher alone handles it (pipeline.interrupts)
+# and kills the readers. Started with these blocked (the mask survives exec), a reader never
+# prints a KeyboardInterrupt traceback of its own.
+CHILD_BLOCKED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _waiting: list[subprocess.Popen] = []
 
 
@@ -32,8 +37,13 @@ def child_env() -> dict:
 
 
 def spawn() -> subprocess.Popen:
-    return subprocess.Popen(CHILD_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
-                            env=child_env())
+    # The mask is per thread and a child inherits its spawning thread's: block, spawn, restore.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, CHILD_BLOCKED_SIGNALS)
+    try:
+        return subprocess.Popen(CHILD_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+                                env=child_env())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def start(count: int) -> None:

@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 from transforms import report_sections as sections
 from transforms.reconcile import Reconciliation
 from transforms.report_charts import bars, esc, histogram
+from transforms.summarize import duplicates_sentence
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#1d2330}
@@ -43,7 +44,12 @@ def _cards(result: Reconciliation) -> str:
         card("excerpts", f"{totals['excerpts']:,}", None),
         card("truncated", f"{totals['truncated']:,}", None),
         card("discrepancies", f"{result.discrepancies.num_rows:,}", None),
-    ]) + "</div>"
+    ]) + "</div>" + _duplicates_note(totals)
+
+
+def _duplicates_note(totals: dict) -> str:
+    sentence = duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], included=False)
+    return f'<p class="muted">{esc(sentence.capitalize())}.</p>' if sentence else ""
 
 
 def _change_count(changes: dict, name: str) -> int:

@@ -19,7 +19,8 @@ class InvariantBroken(Exception):
     """The written snapshot would lose or double-count an input: never commit it."""
 
 
-def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> dict:
+def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_checkpoint: int = 0) -> dict:
+    """Counts and totals of a snapshot; `from_checkpoint`: clips resumed from an interrupted run."""
     clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA,
                        ["uri", "duration_s", "size_bytes", "frame_count", "run_id", "truncated",
                         "duplicate_of"])
@@ -42,6 +43,7 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> di
         raise InvariantBroken(f"frames table holds {frame_rows} rows but clips count {frame_count} frames")
 
     total_duration_s = pc.sum(clips.column("duration_s")).as_py() or 0.0
+    duplicate_s = pc.sum(clips.filter(pc.is_valid(clips.column("duplicate_of"))).column("duration_s")).as_py() or 0.0
     this_run = pc.equal(clips.column("run_id"), run_id)
     reindexed_clips = pc.sum(this_run).as_py() or 0
     return {
@@ -49,9 +51,11 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> di
         "indexed": clips.num_rows,
         "errors": errors.num_rows,
         "reindexed": reindexed_clips + errors.num_rows,
-        "carried_forward": clips.num_rows - reindexed_clips,
+        "carried_forward": clips.num_rows - reindexed_clips - from_checkpoint,
+        "from_checkpoint": from_checkpoint,
         "truncated": pc.sum(clips.column("truncated")).as_py() or 0,
         "duplicates": clips.num_rows - clips.column("duplicate_of").null_count,
+        "duplicate_hours": duplicate_s / 3600.0,  # in total_hours here; reconcile's totals exclude them
         "total_frames": frame_rows,
         "total_duration_s": total_duration_s,
         "total_hours": total_duration_s / 3600.0,
@@ -59,3 +63,18 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> di
         "error_uris": error_uris,
         "error_kinds": dict(sorted(collections.Counter(errors.column("error_kind").to_pylist()).items())),
     }
+
+
+def duplicates_sentence(duplicates: int, duplicate_hours: float, included: bool) -> str:
+    """Why the index's and reconcile's totals differ when there are duplicates ('' when none).
+
+    The index counts every readable clip; reconcile counts each footage once, so
+    copies (same sha256, or with --decode the same picture re-encoded) are left out
+    of its headline videos/hours/bytes/frames.
+    """
+    if not duplicates:
+        return ""
+    what = f"{duplicates} duplicate clip{'' if duplicates == 1 else 's'} ({duplicate_hours:.3f} h)"
+    if included:
+        return f"{what} included; reconcile's totals exclude them (each footage counted once)"
+    return f"totals exclude {what}: copies of another clip's footage are counted once"

@@ -52,3 +52,20 @@ def write_table(table: pa.Table, path: str) -> None:
     sink = io.BytesIO()
     pq.write_table(table, sink, **parquet_options(table.schema))
     storage.write_bytes(path, sink.getvalue())
+
+
+def write_empty_tables(snapshot: str, run_id: str) -> None:
+    """Give every table without rows one Parquet file: zero rows, the full schema.
+
+    A table without files is not a table to its readers: DuckDB's
+    `select count(*) from 'DIR/errors/*.parquet'` fails with "No files found" on a
+    clean night, and pyarrow reads a table without columns.
+    """
+    from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FRAMES_SCHEMA, SAMPLES_SCHEMA
+
+    for table, schema in (("clips", CLIPS_SCHEMA), ("frames", FRAMES_SCHEMA), ("samples", SAMPLES_SCHEMA),
+                          ("errors", ERRORS_SCHEMA)):
+        folder = storage.join(snapshot, table)
+        if not table_files(folder):
+            storage.makedirs(folder)
+            write_table(schema.empty_table(), storage.join(folder, f"{run_id}-empty.parquet"))

@@ -13,12 +13,15 @@ see BENCHMARKS.md.) Each bundle writes hidden
 `.<name>.tmp` files; only the names that come out of committed bundles are
 renamed into place after a GroupByKey, so a retried bundle leaves no visible
 file (readers skip hidden names). Files go through transforms.storage, so the
-same writer serves local folders and gs:// prefixes.
+same writer serves local folders and gs:// prefixes. With a checkpoint, every
+closed file is also linked there, and files are closed at least every
+`roll_every_s`, so an interrupted run keeps what it finished (transforms.checkpoint).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import time
 import uuid
 from typing import Callable, Optional
 
@@ -37,6 +40,7 @@ from schemas import (
     parquet_options,
 )
 from transforms import storage
+from transforms.checkpoint import Checkpoint
 
 FRAME_ROWS_PER_TABLE = 256 * 1024  # one Parquet row group of frames at most this big
 RECORDS_PER_TABLE = 4096
@@ -64,12 +68,15 @@ class WriteParquetShardsFn(beam.DoFn):
     """
 
     def __init__(self, path_prefix: str, schema: pa.Schema, to_table: Callable[[list], pa.Table],
-                 rows_per_group: int, element_rows: Optional[Callable] = None):
+                 rows_per_group: int, element_rows: Optional[Callable] = None,
+                 checkpoint: Optional[Checkpoint] = None, table: str = ""):
         self._path_prefix = path_prefix
         self._schema = schema
         self._to_table = to_table
         self._rows_per_group = rows_per_group
         self._element_rows = element_rows
+        self._checkpoint = checkpoint  # closed files are also kept there (transforms.checkpoint)
+        self._table = table
 
     def setup(self) -> None:
         # Encoding and compressing a row group (~30 ms for 256k frames) runs on this
@@ -90,13 +97,25 @@ class WriteParquetShardsFn(beam.DoFn):
         self._path: Optional[str] = None
         self._groups_in_file = 0
         self._written: list[str] = []
+        self._first_row_at: Optional[float] = None
 
     def process(self, element):
         self._pending.append(element)
         self._pending_rows += self._element_rows(element) if self._element_rows else 1
         if self._pending_rows >= self._rows_per_group:
             self._flush()
+        if self._checkpoint is not None:
+            self._roll_for_checkpoint()
         return ()
+
+    def _roll_for_checkpoint(self) -> None:
+        """Close the file once its first row is `roll_every_s` old, so an interruption keeps it."""
+        now = time.monotonic()
+        if self._first_row_at is None:
+            self._first_row_at = now
+        if now - self._first_row_at >= self._checkpoint.roll_every_s:
+            self._flush()
+            self._close_file()
 
     def _flush(self) -> None:
         if not self._pending:
@@ -125,7 +144,10 @@ class WriteParquetShardsFn(beam.DoFn):
             self._writer.close()
             self._sink.close()
             self._written.append(self._path)
+            if self._checkpoint is not None:
+                self._checkpoint.keep(_tmp_name(self._path), self._path.rsplit("/", 1)[-1], self._table)
         self._writer, self._sink, self._path, self._groups_in_file = None, None, None, 0
+        self._first_row_at = None
 
     def finish_bundle(self):
         self._flush()
@@ -150,13 +172,18 @@ class WriteIndex(beam.PTransform):
     runner every stage costs a fixed ~0.1 s). Returns the committed paths.
     """
 
-    def __init__(self, snapshot_dir: str, run_id: str):
+    def __init__(self, snapshot_dir: str, run_id: str, checkpoint: Optional[Checkpoint] = None):
         super().__init__()
         self._snapshot_dir = snapshot_dir.rstrip("/")
         self._run_id = run_id
+        self._checkpoint = checkpoint
 
     def _prefix(self, table: str) -> str:
         return f"{self._snapshot_dir}/{table}/{self._run_id}-part"
+
+    def _kept(self, table: str) -> dict:
+        """Checkpoint arguments: clips, frames and samples are kept; errors are read again."""
+        return {"checkpoint": self._checkpoint, "table": table}
 
     def expand(self, outputs):
         def rows(batch):
@@ -164,13 +191,13 @@ class WriteIndex(beam.PTransform):
 
         shards = {
             "clips": WriteParquetShardsFn(self._prefix("clips"), CLIPS_SCHEMA, clips_to_table,
-                                          RECORDS_PER_TABLE),
+                                          RECORDS_PER_TABLE, **self._kept("clips")),
             "errors": WriteParquetShardsFn(self._prefix("errors"), ERRORS_SCHEMA, errors_to_table,
                                            RECORDS_PER_TABLE),
             "frames": WriteParquetShardsFn(self._prefix("frames"), FRAMES_SCHEMA, frames_to_table,
-                                           FRAME_ROWS_PER_TABLE, element_rows=rows),
+                                           FRAME_ROWS_PER_TABLE, element_rows=rows, **self._kept("frames")),
             "samples": WriteParquetShardsFn(self._prefix("samples"), SAMPLES_SCHEMA, samples_to_table,
-                                            FRAME_ROWS_PER_TABLE, element_rows=rows),
+                                            FRAME_ROWS_PER_TABLE, element_rows=rows, **self._kept("samples")),
         }
         written = [outputs[table] | f"Write{table.title()}" >> beam.ParDo(fn) for table, fn in shards.items()]
         return (
