@@ -101,6 +101,8 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.options import UsageProblem
     from transforms.manifest import ManifestProblem
     from transforms.match import MatchProblem
+    from transforms.removal_guard import TooManyRemoved
+    from transforms.run_lock import LockLost
     from transforms.snapshot import OutputProblem
     from transforms.summarize import InvariantBroken
 
@@ -111,8 +113,11 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_OK
     except (MatchProblem, OutputProblem, ManifestProblem, UsageProblem) as problem:
         return _fail_usage(str(problem))
-    except InvariantBroken as broken:
+    except (InvariantBroken, LockLost) as broken:
         print(f"clipindex: run failed, nothing committed: {broken}", file=sys.stderr)
+        return EXIT_FAILED
+    except TooManyRemoved as refused:
+        print(f"clipindex: run stopped: {refused}", file=sys.stderr)
         return EXIT_FAILED
     print(f"run {run['run_id']}: matched {run['matched']} = indexed {run['indexed']} + errors "
           f"{run['errors']}; {run['total_hours']:.3f} h, {run['total_frames']} frames, "

@@ -15,23 +15,27 @@ import time
 
 from pipeline import __version__
 from pipeline.graph import run_index_pipeline
-from pipeline.options import beam_options, check_beam_args, index_config, options_key
+from pipeline.options import beam_options, check_beam_args, index_config, options_key, qa_thresholds
 from pipeline.progress import ProgressPrinter
+from pipeline.unattended import guard_removals, refresh_thresholds
 from schemas import SCHEMA_VERSION, FileInfo
 from transforms import storage
 from transforms.duplicates import mark_duplicates
+from transforms.faults import fail_point
 from transforms.incremental import carry_forward, plan_run
 from transforms.manifest import read_manifest
 from transforms.match import MatchProblem, infos_for_uris, match_patterns
 from transforms.media_io import is_remote, local_path
+from transforms.run_lock import RunLease
 from transforms.summarize import summarize_snapshot
 from transforms.snapshot import (
     TABLES,
     THUMBS,
-    RunLock,
     check_writable,
     commit,
+    current_run_id,
     current_snapshot,
+    finish_interrupted_commit,
     new_run_id,
     snapshot_dir,
 )
@@ -99,7 +103,8 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
     storage.makedirs(args.output)
-    with RunLock(args.output):
+    with RunLease(args.output, args.lock_lease_s) as lease:
+        finish_interrupted_commit(args.output)  # a run killed mid-commit: complete its steps
         previous = current_snapshot(args.output)
         run_id = new_run_id(started_at)
         snapshot = snapshot_dir(args.output, run_id)
@@ -114,6 +119,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
                        f"failed before), carrying forward {len(plan.carry_clip_ids)} unchanged, "
                        f"{len(plan.removed)} gone")
+            guard_removals(args, plan)
             _test_failure_hook("before_pipeline")
             if plan.to_read:
                 printer = (contextlib.nullcontext() if args.quiet
@@ -123,23 +129,25 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                                        args.runner)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+                refresh_thresholds(previous, snapshot, plan, config, qa_thresholds(config))
             # Over every clip of the snapshot, carried ones included: a relation between clips.
             mark_duplicates(snapshot, config.qa)
             _test_failure_hook("after_pipeline")
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
-            commit(args.output, run_id, run)
+            run["broke_stale_lock"] = lease.broke_stale_lock
+            lease.check()  # fencing: commit only while the lock is still this run's
+            commit(args.output, run_id, run, args.keep_snapshots)
             committed = True
         finally:
             shutil.rmtree(progress_dir, ignore_errors=True)
-            if not committed:
-                storage.delete_tree(snapshot)  # never leave half a snapshot behind
+            if not committed and current_run_id(args.output) != run_id:
+                storage.delete_tree(snapshot)  # never leave half a snapshot behind (nor delete a live one)
     return run
 
 
 def _test_failure_hook(point: str) -> None:
     """Test-only: fail at a named point so tests can check that nothing half-done is committed."""
-    if os.environ.get("CLIPINDEX_TEST_FAIL_AT") == point:
-        raise RuntimeError(f"test failure injected at {point}")
+    fail_point(point)
 
 
 def _summarize(args, files, plan, config, snapshot, previous, started_at, started) -> dict:
@@ -162,6 +170,7 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
                     "runner": args.runner or "FnApiRunner", "inputs": args.input,
                     "manifest": args.manifest},
         "options_key": options_key(config),
+        "qa_thresholds": qa_thresholds(config),
         **summary,
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
         "changes": changes,
