@@ -198,9 +198,11 @@ class RunLease:
         if self._thread is not None:
             self._thread.join()
         with self._mutex:
-            lost = self._lost
-            if lost is None and self._version is not None:
-                self._store.remove(self._version, self.token)
+            removed = False
+            if self._lost is None and self._version is not None:
+                removed = self._store.remove(self._version, self.token)  # only if still ours
+                if not removed and isinstance(exc, Exception):
+                    self._lost = self._lost_message()
             self._version = None
-        if lost is not None and isinstance(exc, Exception) and not isinstance(exc, LockLost):
-            raise LockLost(lost) from exc  # the lost lock is the reason worth reporting
+        if self._lost is not None and isinstance(exc, Exception) and not isinstance(exc, LockLost):
+            raise LockLost(self._lost) from exc  # the lost lock is the reason worth reporting
