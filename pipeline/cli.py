@@ -137,6 +137,9 @@ def _quiet_beam_logs() -> None:
     level = logging.DEBUG if os.environ.get("CLIPINDEX_DEBUG") else logging.ERROR
     for name in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
         logging.getLogger(name).setLevel(level)
+    # A DoFn's exception (e.g. ENOSPC writing the output) is logged here with its traceback
+    # and then raised: the one-line failure message says it already.
+    logging.getLogger("apache_beam.runners.common").setLevel(level if level == logging.DEBUG else logging.CRITICAL)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
