@@ -103,6 +103,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
     storage.makedirs(args.output)
+    _test_failure_hook("before_lock")
     with RunLease(args.output, args.lock_lease_s) as lease:
         finish_interrupted_commit(args.output)  # a run killed mid-commit: complete its steps
         previous = current_snapshot(args.output)

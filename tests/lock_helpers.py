@@ -48,3 +48,19 @@ def wait_for(predicate, timeout_s: float = 90.0, what: str = "condition") -> Non
             return
         time.sleep(0.1)
     raise AssertionError(f"{what} not reached in {timeout_s:g} s")
+
+
+def lined_up(inputs: str, out: str, *flags: str, go_file: str, env: dict | None = None) -> subprocess.Popen:
+    """A run started now (imports, matching) that waits just before taking the lock until
+    `go_file` exists: its lock check then happens at a moment the test chooses, however
+    slow the machine is to start a run."""
+    run = start_index(inputs, out, *flags, env={**(env or {}), "CLIPINDEX_TEST_WAIT_AT": f"before_lock:{go_file}"})
+    wait_for(lambda: os.path.exists(go_file + ".reached") or run.poll() is not None, what="run lined up")
+    return run
+
+
+def release(run: subprocess.Popen, go_file: str) -> tuple[int, str]:
+    """Let a lined-up run go on; its exit code and stderr."""
+    open(go_file, "w").close()
+    _, stderr = run.communicate(timeout=300)
+    return run.returncode, stderr.decode()

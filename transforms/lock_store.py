@@ -170,11 +170,13 @@ class GcsLockStore:
             blob = self._bucket.get_blob(self._name)
             if blob is None:
                 return None
+            # Taken before the download, which may reset them from its response headers.
+            generation, updated_s = blob.generation, blob.updated.timestamp()
             try:
-                data = blob.download_as_bytes(if_generation_match=blob.generation)
+                data = blob.download_as_bytes(if_generation_match=generation)
             except (NotFound, PreconditionFailed):
                 continue
-            return LockState(_parse(data), blob.updated.timestamp(), blob.generation)
+            return LockState(_parse(data), updated_s, generation)
         return None
 
     def now_s(self) -> float:
