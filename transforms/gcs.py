@@ -110,17 +110,3 @@ def bucket_exists(uri: str) -> bool:
     bucket, _ = split_uri(uri)
     return storage_client().bucket(bucket).exists()
 
-
-def create_if_absent(uri: str, data: bytes) -> bool:
-    """Create an object only if none exists (a generation-0 precondition). False if it exists."""
-    from google.api_core.exceptions import PreconditionFailed
-
-    bucket, name = split_uri(uri)
-    blob = storage_client().bucket(bucket).blob(name)
-    try:
-        blob.upload_from_string(data, if_generation_match=0)
-    except PreconditionFailed:
-        return False
-    return True
-
-

@@ -10,8 +10,8 @@ the version the caller names, and the storage's own clock.
   server's time); it is replaced or removed by first renaming it aside
   (atomic: of two runs only one can move it) and checking that what was moved
   is the expected lock, putting it back otherwise.
-- GCS object: the version is the object generation; every write carries
-  `ifGenerationMatch`, so it applies only to the version the caller saw.
+- GCS object (transforms.lock_store_gcs): the version is the object
+  generation; every write carries `ifGenerationMatch`.
 
 Ages are measured on the storage's clock (a file's mtime, an object's
 `updated`, both set by the storage), never by comparing two hosts' clocks:
@@ -38,7 +38,7 @@ class LockState:
         return self.holder.get("token")
 
 
-def _parse(data: bytes) -> dict:
+def parse_holder(data: bytes) -> dict:
     try:
         holder = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -73,7 +73,7 @@ class LocalLockStore:
             data = os.read(fd, 1 << 16)
         finally:
             os.close(fd)
-        return LockState(_parse(data), st.st_mtime, (st.st_dev, st.st_ino))
+        return LockState(parse_holder(data), st.st_mtime, (st.st_dev, st.st_ino))
 
     def read(self) -> Optional[LockState]:
         return self._read_at(self.path)
@@ -95,7 +95,7 @@ class LocalLockStore:
             return None
         try:
             st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != version or _parse(os.read(fd, 1 << 16)).get("token") != token:
+            if (st.st_dev, st.st_ino) != version or parse_holder(os.read(fd, 1 << 16)).get("token") != token:
                 return None
             os.utime(fd)  # the inode we checked, whatever the path names by now
         finally:
@@ -142,91 +142,13 @@ class LocalLockStore:
         return False
 
 
-class GcsLockStore:
-    def __init__(self, uri: str):
-        from transforms.gcs import split_uri, storage_client
-
-        self.path = uri
-        self._bucket_name, self._name = split_uri(uri)
-        self._bucket = storage_client().bucket(self._bucket_name)
-
-    def _blob(self, name: Optional[str] = None):
-        return self._bucket.blob(name or self._name)
-
-    def create(self, content: bytes) -> Optional[object]:
-        from google.api_core.exceptions import PreconditionFailed
-
-        blob = self._blob()
-        try:
-            blob.upload_from_string(content, if_generation_match=0)
-        except PreconditionFailed:
-            return None
-        return blob.generation
-
-    def read(self) -> Optional[LockState]:
-        from google.api_core.exceptions import NotFound, PreconditionFailed
-
-        for _ in range(3):  # the object may change between its metadata and its bytes
-            blob = self._bucket.get_blob(self._name)
-            if blob is None:
-                return None
-            # Taken before the download, which may reset them from its response headers.
-            generation, updated_s = blob.generation, blob.updated.timestamp()
-            try:
-                data = blob.download_as_bytes(if_generation_match=generation)
-            except (NotFound, PreconditionFailed):
-                continue
-            return LockState(_parse(data), updated_s, generation)
-        return None
-
-    def now_s(self) -> float:
-        probe = self._blob(f"{self._name}-clock-{secrets.token_hex(4)}")
-        probe.upload_from_string(b"", if_generation_match=0)
-        try:
-            return probe.updated.timestamp()
-        finally:
-            probe.delete(if_generation_match=probe.generation)
-
-    def _ours_after_conflict(self, token: str) -> Optional[object]:
-        """A conditional write failed: was it ours after all (a retried request whose
-        first attempt went through)? Then the current generation is ours."""
-        state = self.read()
-        return state.version if state is not None and state.token == token else None
-
-    def _write_if(self, generation: object, token: str, content: bytes) -> Optional[object]:
-        from google.api_core.exceptions import NotFound, PreconditionFailed
-
-        blob = self._blob()
-        try:
-            blob.upload_from_string(content, if_generation_match=generation)
-        except (PreconditionFailed, NotFound):
-            return self._ours_after_conflict(token)
-        return blob.generation
-
-    def renew(self, version: object, token: str, content: bytes) -> Optional[object]:
-        return self._write_if(version, token, content)
-
-    def replace_stale(self, stale: LockState, content: bytes) -> Optional[object]:
-        return self._write_if(stale.version, _parse(content).get("token"), content)
-
-    def remove(self, version: object, token: str) -> bool:
-        from google.api_core.exceptions import NotFound, PreconditionFailed
-
-        try:
-            self._blob().delete(if_generation_match=version)
-        except NotFound:
-            return False
-        except PreconditionFailed:
-            ours = self._ours_after_conflict(token)
-            return ours is not None and self.remove(ours, token)
-        return True
-
-
 def lock_store(path: str):
     from transforms.media_io import is_remote
 
     if not is_remote(path):
         return LocalLockStore(path)
     if path.startswith("gs://"):
+        from transforms.lock_store_gcs import GcsLockStore
+
         return GcsLockStore(path)
     raise ValueError(f"the run lock needs a local folder or gs://, not {path}")

@@ -200,7 +200,15 @@ class RunLease:
         with self._mutex:
             removed = False
             if self._lost is None and self._version is not None:
-                removed = self._store.remove(self._version, self.token)  # only if still ours
+                try:
+                    removed = self._store.remove(self._version, self.token)  # only if still ours
+                except Exception as problem:  # noqa: BLE001 - never hide why the run is ending
+                    if exc is None:
+                        raise
+                    print(f"clipindex: could not release {self.path} ({type(problem).__name__}: {problem}); "
+                          f"the next run takes it over once its {self.lease_s:g} s lease has run out",
+                          file=sys.stderr, flush=True)
+                    removed = True
                 if not removed and isinstance(exc, Exception):
                     self._lost = self._lost_message()
             self._version = None
