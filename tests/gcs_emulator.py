@@ -1,4 +1,5 @@
-"""gcp-storage-emulator with GCS's request preconditions, for the tests of the lock on gs://.
+"""gcp-storage-emulator with GCS's request preconditions and resumable-session replies,
+for the tests of the lock on gs:// and of runs through a fault-injecting proxy.
 
 The emulator accepts `ifGenerationMatch`, `ifGenerationNotMatch` and
 `ifMetagenerationMatch` and ignores them, and serves the live object whatever
@@ -10,11 +11,17 @@ emulator with these checks added in front of its object handlers. The
 emulator serves one request at a time, so check-then-act is atomic here as it
 is in GCS.
 
+A resumable upload session that has completed answers a repeated final request
+with 200 and the object on GCS (a client whose answer was lost retries it); the
+emulator forgets the session and answers 404. Completed sessions are
+remembered here and answered as GCS does.
+
     python -m tests.gcs_emulator PORT BUCKET      # what the `strict_emulator` fixture starts
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -58,9 +65,9 @@ def _failed_precondition(request, storage, name: str) -> HTTPStatus | None:
     return None
 
 
-def _with_preconditions(handler):
+def _with_preconditions(handler, original):
     def checked(request, response, storage, *args, **kwargs):
-        name = _object_name(request, handler)
+        name = _object_name(request, original)
         status = _failed_precondition(request, storage, name) if name else None
         if status is not None:
             response.status = status
@@ -71,13 +78,35 @@ def _with_preconditions(handler):
     return checked
 
 
+def _replaying_completed_sessions(handler):
+    completed: dict[str, tuple[str, str]] = {}  # upload_id -> (bucket, object name)
+
+    def replayed(request, response, storage, *args, **kwargs):
+        upload_id = request.query.get("upload_id", [None])[0]
+        if upload_id in completed:
+            response.json(storage.get_file_obj(*completed[upload_id]))
+            return None
+        result = handler(request, response, storage, *args, **kwargs)
+        if upload_id and response.status == HTTPStatus.OK:
+            obj = json.loads(response._content)
+            completed[upload_id] = (obj["bucket"], obj["name"])
+        return result
+    return replayed
+
+
 def serve(port: int, bucket: str) -> None:
     from gcp_storage_emulator import server
     from gcp_storage_emulator.handlers import objects
 
     checked = {objects.insert, objects.get, objects.download, objects.delete, objects.patch}
-    server.HANDLERS = tuple((regex, {method: _with_preconditions(h) if h in checked else h
-                                     for method, h in handlers.items()})
+
+    def wrapped(original):
+        handler = original
+        if original in (objects.insert, objects.upload_partial):  # insert: POST-with-upload_id clients
+            handler = _replaying_completed_sessions(original)
+        return _with_preconditions(handler, original) if original in checked else handler
+
+    server.HANDLERS = tuple((regex, {method: wrapped(h) for method, h in handlers.items()})
                             for regex, handlers in server.HANDLERS)
     server.create_server("127.0.0.1", port, in_memory=True, default_bucket=bucket).run()
 

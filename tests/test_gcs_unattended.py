@@ -60,11 +60,11 @@ def _client():
 
 @pytest.fixture(scope="module")
 def uploaded(emulator, tmp_path_factory):
-    """6 clips (one hangs in the lock test) in the bucket: faults scale with the requests."""
+    """4 clips (one hangs in the lock test) in the bucket: faults, and time, scale with the requests."""
     from pipeline.synth import synth
 
     corpus = tmp_path_factory.mktemp("gcs_corpus")
-    synth(str(corpus), clips=6, hours=0.02, seed=21)
+    synth(str(corpus), clips=4, hours=0.015, seed=21)
     bucket = _client().bucket(BUCKET)
     for path in sorted((corpus / "clips").rglob("*.mp4")):
         bucket.blob(f"bwc/clips/{path.relative_to(corpus / 'clips')}").upload_from_filename(str(path))
@@ -104,7 +104,8 @@ def clean_index(emulator, uploaded):
 def test_run_through_faults_equals_a_clean_run(emulator, uploaded, clean_index):
     env, port = emulator
     out = f"gs://{BUCKET}/faulty-index"
-    with FaultProxy(port, rate=0.1, seed=13) as proxy:
+    seed = int(os.environ.get("CLIPINDEX_TEST_FAULT_SEED", "13"))  # try others: faults differ, result must not
+    with FaultProxy(port, rate=0.1, seed=seed) as proxy:
         started = time.monotonic()
         result = _index(uploaded, out, _env(proxy.port))
         took_s = time.monotonic() - started
@@ -112,7 +113,7 @@ def test_run_through_faults_equals_a_clean_run(emulator, uploaded, clean_index):
     print(f"fault proxy: {proxy.counts['forwarded']} requests forwarded, faults {faults}, run took {took_s:.1f} s")
     assert sum(faults.values()) >= 10 and len(faults) >= 3, proxy.counts
     _, run = _live(out)
-    assert run["matched"] == run["indexed"] == 6 and run["errors"] == 0, result.stderr
+    assert run["matched"] == run["indexed"] == 4 and run["errors"] == 0, result.stderr
     _assert_same(out, clean_index)
 
 

@@ -161,8 +161,6 @@ def test_live_run_of_another_host_keeps_its_lock(corpus_copy, tmp_path):
             time.sleep(0.5)
             with pytest.raises(LockHeld, match=OTHER_HOST):
                 RunLease(str(out), 1).__enter__()
-        refused = run_cli("index", "--input", _clips(corpus_copy), "--output", str(out), "--lock-lease-s", "1")
-        assert refused.returncode == 2 and "another clipindex run holds" in refused.stderr
         assert run.poll() is None
     finally:
         os.killpg(run.pid, signal.SIGKILL)
