@@ -137,6 +137,39 @@ def test_remote_read_that_keeps_failing_is_an_io_error(emulator, uploaded, monke
     assert "remote read keeps failing after 3 attempts" in row.message and proxy.counts["503"] >= 3
 
 
+def test_metadata_that_cannot_be_read_is_an_io_error(emulator, uploaded, monkeypatch):
+    from transforms import gcs_ranges
+    from transforms.index_clip import index_file
+
+    monkeypatch.setattr(gcs_ranges, "READ_RETRY_TIMEOUT_S", 1.0)
+    name = next(b.name for b in _client().list_blobs(BUCKET, prefix="bwc/clips/"))
+    env, port = emulator
+    with FaultProxy(port, rate=0.0, always_fail=("/storage/v1/b/evidence/o/bwc",)) as proxy:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{proxy.port}")
+        _client()
+        try:
+            row = index_file(FileInfo(f"gs://{BUCKET}/{name}", None, None), IndexConfig(isolation="none"))
+        finally:
+            monkeypatch.setenv("STORAGE_EMULATOR_HOST", env["STORAGE_EMULATOR_HOST"])
+            _client()
+    assert isinstance(row, ErrorRecord) and (row.error_kind, row.stage) == ("io_error", "open"), row
+    assert "object metadata cannot be read" in row.message
+
+
+def test_object_rewritten_while_read_is_not_found(emulator):
+    from transforms.gcs_ranges import ObjectRanges
+    from transforms.media_io import os_error_kind
+
+    blob = _client().bucket(BUCKET).blob("rewritten/clip.mp4")
+    blob.upload_from_string(b"first version " * 100)
+    ranges = ObjectRanges(f"gs://{BUCKET}/rewritten/clip.mp4", str(blob.generation), 1400)
+    assert ranges.read(5) == b"first"
+    blob.upload_from_string(b"second version " * 100)  # a new generation; the listed one is gone
+    with pytest.raises(FileNotFoundError) as gone:
+        ranges.read(5)
+    assert os_error_kind(gone.value) == "not_found"
+
+
 def test_lock_survives_lost_answers_to_its_conditional_writes(emulator):
     from transforms.run_lock import RunLease
 

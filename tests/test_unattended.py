@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.synth import Condition, synth
-from schemas import ERRORS_SCHEMA, ErrorRecord, IndexConfig, QaOptions
+from schemas import ERRORS_SCHEMA, ErrorRecord, FileInfo, IndexConfig, QaOptions
 from tests.conftest import run_cli
 from tests.test_nightly import assert_same_index
 from transforms.incremental import ROW_DEFINITIONS_VERSION, plan_run
@@ -49,6 +49,9 @@ def test_moving_away_30_percent_stops_the_run_until_allowed(corpus_copy, tmp_pat
     moved = clips[:4]  # 4 of 12: 33 %
     for path in moved:
         shutil.move(str(path), unmounted / path.name)
+
+    plan = plan_run([FileInfo("/elsewhere.mp4", 1, 1.0)], str(out / "current"), {"other": "key"})
+    assert plan.full_reason and plan.live_inputs == 12 and len(plan.removed) == 12  # a full re-read sees them too
 
     stopped = _index(corpus_copy, out, expect=1)
     last = stopped.stderr.strip().splitlines()[-1]
@@ -160,15 +163,6 @@ def test_options_key_holds_definitions_and_ffmpeg_but_not_thresholds():
     stricter = IndexConfig(decode="keyframes", qa=QaOptions(blur_sharpness=99, dup_max_bits=3, dark_fraction=0.5))
     assert options_key(stricter) == key and qa_thresholds(stricter) != qa_thresholds(base)
     assert options_key(IndexConfig(decode="keyframes", qa=QaOptions(dark_luma=20))) != key  # shapes samples
-
-
-def test_plan_of_a_full_reindex_still_sees_the_removed(corpus_copy, tmp_path):
-    from schemas import FileInfo
-
-    out = tmp_path / "O"
-    _index(corpus_copy, out)
-    plan = plan_run([FileInfo("/elsewhere.mp4", 1, 1.0)], str(out / "current"), {"other": "key"})
-    assert plan.full_reason and plan.live_inputs == 12 and len(plan.removed) == 12  # the guard still sees them
 
 
 def test_new_thresholds_recompute_qa_seconds_without_decoding(tmp_path):

@@ -100,9 +100,12 @@ def list_folder(folder_uri: str) -> list[FileInfo]:
             if not blob.name.endswith("/")]
 
 
-def object_info(uri: str) -> FileInfo:
+def object_info(uri: str, retry=None) -> FileInfo:
+    """Size, update time and generation of one object (size None when there is none).
+    `retry`: a google.api_core Retry instead of the client's default (120 s of retries)."""
     bucket, name = split_uri(uri)
-    blob = storage_client().bucket(bucket).get_blob(name)
+    options = {} if retry is None else {"retry": retry}
+    blob = storage_client().bucket(bucket).get_blob(name, **options)
     return FileInfo(uri, None, None) if blob is None else _blob_info(bucket, blob)
 
 

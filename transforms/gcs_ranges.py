@@ -36,8 +36,10 @@ def _transient_errors() -> tuple:
 
 def object_info_or_problem(uri: str) -> FileInfo:
     """object_info, with a metadata request that keeps failing named an io_error."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
     try:
-        return object_info(uri)
+        return object_info(uri, retry=DEFAULT_RETRY.with_timeout(READ_RETRY_TIMEOUT_S))
     except _transient_errors() as exc:
         raise InputProblem("io_error", f"object metadata cannot be read: {type(exc).__name__}: {exc}") from None
 
@@ -49,8 +51,9 @@ class ObjectRanges:
                  fault: Optional[OSError] = None):
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        bucket, name = split_uri(uri)
-        self._blob = storage_client().bucket(bucket).blob(name, generation=int(generation) if generation else None)
+        bucket, self._name = split_uri(uri)
+        self._bucket = storage_client().bucket(bucket)
+        self._generation = int(generation) if generation else None
         self._size = size_bytes
         self._pos = 0
         self._retry = DEFAULT_RETRY.with_timeout(READ_RETRY_TIMEOUT_S)
@@ -79,8 +82,11 @@ class ObjectRanges:
             try:
                 if self._fault is not None:
                     raise self._fault
-                data = self._blob.download_as_bytes(start=start, end=end - 1, checksum=None,
-                                                    raw_download=True, retry=self._retry)
+                # A fresh Blob per GET: a download resets the blob's generation from the answer's
+                # headers (to None where they lack it), and the next GET would read the live object.
+                blob = self._bucket.blob(self._name, generation=self._generation)
+                data = blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True,
+                                              retry=self._retry)
             except NotFound:
                 raise FileNotFoundError(errno.ENOENT, "object (this generation) no longer exists") from None
             except _transient_errors() as exc:
