@@ -108,6 +108,7 @@ def test_run_killed_between_commit_steps_is_finished_by_the_next(committed_once,
     killed = run_cli("index", "--input", str(corpus / "clips/**/*.mp4"), "--output", str(out),
                      env={"CLIPINDEX_TEST_KILL_AT": point})
     assert killed.returncode == -9, killed.stderr
+    (out / "CURRENT.tmp-999999").write_text("left by a replace the kill cut short")
     live = os.path.basename(os.readlink(out / "current"))
     assert (live != first) == committed
 
@@ -118,6 +119,7 @@ def test_run_killed_between_commit_steps_is_finished_by_the_next(committed_once,
     history = sorted(name[:-5] for name in os.listdir(out / "runs"))
     assert history == sorted({first, live, after["run_id"]})  # the killed run's entry, if it committed
     assert set(os.listdir(out / "snapshots")) <= set(history) and not (out / ".lock").exists()
+    assert not list(out.glob("*.tmp-*"))
     assert_same_index(out, committed_once / "full")
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
 from typing import Optional
 
@@ -32,6 +33,9 @@ from transforms.media_io import is_remote
 TABLES = ("clips", "frames", "samples", "errors")
 THUMBS = "thumbs"  # SNAPSHOT/thumbs/<clip_id>.jpg with --thumbnails
 KEEP_SNAPSHOTS = 7  # committed snapshots kept (--keep-snapshots): a week of nights to go back to
+
+
+_TEMPORARY_NAME = re.compile(r"\.tmp-\d+$")
 
 
 class OutputProblem(Exception):
@@ -139,6 +143,8 @@ def finish_interrupted_commit(output_dir: str) -> None:
     locally, CURRENT on GCS): CURRENT is made to agree with it, the table links
     are made, and its history entry is written if missing.
     """
+    if not is_remote(output_dir):
+        _remove_temporary_names(output_dir)
     run_id = current_run_id(output_dir)
     if run_id is None:
         return
@@ -153,6 +159,15 @@ def finish_interrupted_commit(output_dir: str) -> None:
     if not storage.exists(storage.join(output_dir, "runs", f"{run_id}.json")):
         with storage.open_read(run_json) as handle:
             _record_history(output_dir, run_id, handle.read())
+
+
+def _remove_temporary_names(output_dir: str) -> None:
+    """`NAME.tmp-PID` files and links a killed commit left (atomic replaces write those first)."""
+    for folder in (output_dir, os.path.join(output_dir, "runs")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if _TEMPORARY_NAME.search(name):
+                    os.unlink(os.path.join(folder, name))
 
 
 def prune_snapshots(output_dir: str, keep: str, keep_snapshots: int = KEEP_SNAPSHOTS) -> None:
