@@ -19,24 +19,20 @@ if TYPE_CHECKING:  # the CLI parser imports this module: heavy imports wait unti
     from transforms.incremental import Plan
 
 
-def _lease_s(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= MIN_LEASE_S:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_LEASE_S:g} s, not {text}")
-    return value
+def _number_within(low: float, high: float, what: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
+        return value
+    return parse
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
+_lease_s = _number_within(MIN_LEASE_S, float("inf"), f"at least {MIN_LEASE_S:g} s")
+_share = _number_within(0.0, 1.0, "between 0 and 1")
 
 
 def _at_least_one(text: str) -> int:

@@ -2,6 +2,7 @@
 preconditions, and a run through a fault-injecting proxy (503, 429, dropped connections)
 that must equal a clean run."""
 
+import contextlib
 import json
 import os
 import signal
@@ -56,6 +57,30 @@ def _client():
 
     storage_client.cache_clear()
     return storage_client()
+
+
+@contextlib.contextmanager
+def _through(emulator, **proxy_options):
+    """This process's GCS client talks to the emulator through a FaultProxy while inside."""
+    env, port = emulator
+    with FaultProxy(port, **proxy_options) as proxy:
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{proxy.port}"
+        _client()
+        try:
+            yield proxy
+        finally:
+            os.environ["STORAGE_EMULATOR_HOST"] = env["STORAGE_EMULATOR_HOST"]
+            _client()
+
+
+def _index_one(name: str):
+    from transforms.index_clip import index_file
+
+    return index_file(FileInfo(f"gs://{BUCKET}/{name}", None, None), IndexConfig(isolation="none"))
+
+
+def _first_clip() -> str:
+    return next(b.name for b in _client().list_blobs(BUCKET, prefix="bwc/clips/"))
 
 
 @pytest.fixture(scope="module")
@@ -119,39 +144,23 @@ def test_run_through_faults_equals_a_clean_run(emulator, uploaded, clean_index):
 
 def test_remote_read_that_keeps_failing_is_an_io_error(emulator, uploaded, monkeypatch):
     from transforms import gcs_ranges
-    from transforms.index_clip import index_file
 
     monkeypatch.setattr(gcs_ranges, "READ_RETRY_TIMEOUT_S", 1.0)
     monkeypatch.setattr(gcs_ranges, "RETRY_PAUSE_S", 0.1)
-    name = next(b.name for b in _client().list_blobs(BUCKET, prefix="bwc/clips/"))
-    env, port = emulator
-    with FaultProxy(port, rate=0.0, always_fail=("alt=media",)) as proxy:
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{proxy.port}")
-        _client()
-        try:
-            row = index_file(FileInfo(f"gs://{BUCKET}/{name}", None, None), IndexConfig(isolation="none"))
-        finally:
-            monkeypatch.setenv("STORAGE_EMULATOR_HOST", env["STORAGE_EMULATOR_HOST"])
-            _client()
+    name = _first_clip()
+    with _through(emulator, rate=0.0, always_fail=("alt=media",)) as proxy:
+        row = _index_one(name)
     assert isinstance(row, ErrorRecord) and row.error_kind == "io_error", row
     assert "remote read keeps failing after 3 attempts" in row.message and proxy.counts["503"] >= 3
 
 
 def test_metadata_that_cannot_be_read_is_an_io_error(emulator, uploaded, monkeypatch):
     from transforms import gcs_ranges
-    from transforms.index_clip import index_file
 
     monkeypatch.setattr(gcs_ranges, "READ_RETRY_TIMEOUT_S", 1.0)
-    name = next(b.name for b in _client().list_blobs(BUCKET, prefix="bwc/clips/"))
-    env, port = emulator
-    with FaultProxy(port, rate=0.0, always_fail=("/storage/v1/b/evidence/o/bwc",)) as proxy:
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{proxy.port}")
-        _client()
-        try:
-            row = index_file(FileInfo(f"gs://{BUCKET}/{name}", None, None), IndexConfig(isolation="none"))
-        finally:
-            monkeypatch.setenv("STORAGE_EMULATOR_HOST", env["STORAGE_EMULATOR_HOST"])
-            _client()
+    name = _first_clip()
+    with _through(emulator, rate=0.0, always_fail=("/storage/v1/b/evidence/o/bwc",)):
+        row = _index_one(name)
     assert isinstance(row, ErrorRecord) and (row.error_kind, row.stage) == ("io_error", "open"), row
     assert "object metadata cannot be read" in row.message
 
@@ -173,18 +182,11 @@ def test_object_rewritten_while_read_is_not_found(emulator):
 def test_lock_survives_lost_answers_to_its_conditional_writes(emulator):
     from transforms.run_lock import RunLease
 
-    env, port = emulator
     lost = {"ifGenerationMatch=0": 1, "ifGenerationMatch=1": 1}  # the create, then a renewal
-    with FaultProxy(port, rate=0.0, lose_answers=lost) as proxy:
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{proxy.port}"
-        _client()
-        try:
-            with RunLease(f"gs://{BUCKET}/lost-answers", 3) as lease:
-                lease.check()  # renews: the write went through, its answer did not
-                assert lease._store.read().token == lease.token and lease.broke_stale_lock is None
-        finally:
-            os.environ["STORAGE_EMULATOR_HOST"] = env["STORAGE_EMULATOR_HOST"]
-            _client()
+    with _through(emulator, rate=0.0, lose_answers=lost) as proxy:
+        with RunLease(f"gs://{BUCKET}/lost-answers", 3) as lease:
+            lease.check()  # renews: the write went through, its answer did not
+            assert lease._store.read().token == lease.token and lease.broke_stale_lock is None
     assert proxy.counts["lost_answer"] == 2
     assert not list(_client().list_blobs(BUCKET, prefix="lost-answers/"))
 
