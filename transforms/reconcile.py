@@ -98,11 +98,6 @@ def _duplicates(clips: list[dict], listed: set[str]) -> dict[str, dict]:
     return duplicate_of
 
 
-# What an error kind means for the records team, where the kind alone could mislead.
-_KIND_HINTS = {"io_error": " (the storage failed to read it: the file exists and may be intact; "
-                           "check the disk or bucket and run again)"}
-
-
 def _duplicate_detail(clip: dict, original: dict) -> str:
     same = ("same bytes (sha256)" if clip["sha256"] and clip["sha256"] == original["sha256"]
             else "same footage re-encoded (perceptual hashes)")
@@ -152,7 +147,7 @@ def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
 
     for err in errors:
         found.append(Discrepancy("unreadable", err["uri"], err["clip_id"], None, None,
-                                 f"{err['error_kind']}: {err['message']}{_KIND_HINTS.get(err['error_kind'], '')}"))
+                                 f"{err['error_kind']}: {err['message']}"))
     originals = [c for c in clips if c["uri"] not in duplicate_of]
     for clip in clips:
         if clip["uri"] in duplicate_of:
