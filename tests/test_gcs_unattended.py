@@ -122,7 +122,9 @@ def _assert_same(out_a, out_b):
 @pytest.fixture(scope="module")
 def clean_index(emulator, uploaded):
     out = f"gs://{BUCKET}/clean-index"
+    started = time.monotonic()
     _index(uploaded, out, emulator[0])
+    print(f"clean gs:// run took {time.monotonic() - started:.1f} s")
     return out
 
 
