@@ -115,6 +115,8 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.options import UsageProblem
     from transforms.manifest import ManifestProblem
     from transforms.match import MatchProblem
+    from transforms.removal_guard import TooManyRemoved
+    from transforms.run_lock import LockLost
     from transforms.snapshot import OutputProblem
     from transforms.summarize import InvariantBroken
 
@@ -125,8 +127,11 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
         return EXIT_OK
     except (MatchProblem, OutputProblem, ManifestProblem, UsageProblem) as problem:
         return _fail_usage(str(problem))
-    except InvariantBroken as broken:
+    except (InvariantBroken, LockLost) as broken:
         print(f"clipindex: run failed, nothing committed: {broken}", file=sys.stderr)
+        return EXIT_FAILED
+    except TooManyRemoved as refused:
+        print(f"clipindex: run stopped: {refused}", file=sys.stderr)
         return EXIT_FAILED
     print(f"run {run['run_id']}: matched {run['matched']} = indexed {run['indexed']} + errors "
           f"{run['errors']}; {run['total_hours']:.3f} h, {run['total_frames']} frames, "
@@ -157,6 +162,9 @@ def _quiet_beam_logs() -> None:
     level = logging.DEBUG if os.environ.get("CLIPINDEX_DEBUG") else logging.ERROR
     for name in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
         logging.getLogger(name).setLevel(level)
+    # A DoFn's exception (e.g. ENOSPC writing the output) is logged here with its traceback
+    # and then raised: the one-line failure message says it already.
+    logging.getLogger("apache_beam.runners.common").setLevel(level if level == logging.DEBUG else logging.CRITICAL)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import os
 import platform
 import shutil
 import sys
@@ -17,24 +16,28 @@ from pipeline import __version__
 from pipeline.graph import run_index_pipeline
 from pipeline.inputs import matched_inputs
 from pipeline.interrupts import INTERRUPTS
-from pipeline.options import beam_options, check_beam_args, index_config, options_key
+from pipeline.options import beam_options, check_beam_args, index_config, options_key, qa_thresholds
 from pipeline.progress import ProgressPrinter
+from pipeline.unattended import guard_removals, refresh_thresholds
 from schemas import SCHEMA_VERSION
 from transforms import checkpoint as checkpoints
 from transforms import storage
 from transforms.duplicates import mark_duplicates
+from transforms.faults import fail_point
 from transforms.incremental import carry_forward, plan_run
 from transforms.output_dir import check_index_folder, make_output
+from transforms.run_lock import RunLease
 from transforms.selection import Selection
 from transforms.summarize import summarize_snapshot
 from transforms.tables_io import write_empty_tables
 from transforms.snapshot import (
     TABLES,
     THUMBS,
-    RunLock,
     check_writable,
     commit,
+    current_run_id,
     current_snapshot,
+    finish_interrupted_commit,
     new_run_id,
     snapshot_dir,
 )
@@ -65,7 +68,10 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
     make_output(args.output)
-    with RunLock(args.output) as lock, INTERRUPTS.cleanup(lambda: lock.__exit__(None, None, None)):
+    _test_failure_hook("before_lock")
+    with RunLease(args.output, args.lock_lease_s) as lease, \
+            INTERRUPTS.cleanup(lambda: lease.__exit__(None, None, None)):
+        finish_interrupted_commit(args.output)  # a run killed mid-commit: complete its steps
         previous = current_snapshot(args.output)
         run_id = new_run_id(started_at)
         snapshot = snapshot_dir(args.output, run_id)
@@ -88,6 +94,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
                        f"failed before{_resumed_clause(resumed, to_read)}), carrying forward "
                        f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(selection)}")
+            guard_removals(args, plan)
             _test_failure_hook("before_pipeline")
             if to_read:
                 printer = (contextlib.nullcontext() if args.quiet
@@ -97,6 +104,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                                        args.runner, checkpoint)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
+                refresh_thresholds(previous, snapshot, plan, config, qa_thresholds(config))
             checkpoints.collect_thumbnails(checkpoint, snapshot)
             # Over every clip of the snapshot, carried ones included: a relation between clips.
             mark_duplicates(snapshot, config.qa)
@@ -104,15 +112,17 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             write_empty_tables(snapshot, run_id)  # every table readable, even without rows
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
                              selection, resumed)
+            run["broke_stale_lock"] = lease.broke_stale_lock
             with INTERRUPTS.committing():
-                commit(args.output, run_id, run)
+                lease.check()  # fencing: commit only while the lock is still this run's
+                commit(args.output, run_id, run, args.keep_snapshots)
                 committed = True
             checkpoints.discard(checkpoint)  # its rows are in the live snapshot now
         finally:
             INTERRUPTS.remove_cleanup(abandon)
             shutil.rmtree(progress_dir, ignore_errors=True)
-            if not committed:
-                storage.delete_tree(snapshot)  # never leave half a snapshot behind
+            if not committed and current_run_id(args.output) != run_id:
+                storage.delete_tree(snapshot)  # never leave half a snapshot behind (nor delete a live one)
     return run
 
 
@@ -146,8 +156,7 @@ def _interrupted_status(checkpoint: checkpoints.Checkpoint, total: int) -> str:
 
 def _test_failure_hook(point: str) -> None:
     """Test-only: fail at a named point so tests can check that nothing half-done is committed."""
-    if os.environ.get("CLIPINDEX_TEST_FAIL_AT") == point:
-        raise RuntimeError(f"test failure injected at {point}")
+    fail_point(point)
 
 
 def _summarize(args, files, plan, config, snapshot, previous, started_at, started, selection, resumed) -> dict:
@@ -171,6 +180,7 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
                     "manifest": args.manifest, "exclude": args.exclude, "case_sensitive": args.case_sensitive,
                     "manifest_root": args.manifest_root},
         "options_key": options_key(config),
+        "qa_thresholds": qa_thresholds(config),
         **summary,
         **selection.counts(),
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,

@@ -17,6 +17,7 @@ from typing import NoReturn, Optional
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipeline.layout import CHILDREN_PER_SDK_WORKER, DEFAULT_WORKERS, flag_value, local_layout
+from pipeline.unattended import add_unattended_arguments
 from schemas import IndexConfig, QaOptions
 
 
@@ -116,6 +117,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                              "this regular expression's named group device_id, e.g. "
                              "'/(?P<device_id>[^/]+)/\\d{4}-\\d{2}-\\d{2}/' (see docs/reconcile.md)")
     _add_qa_arguments(parser)
+    add_unattended_arguments(parser)
 
 
 def device_pattern(text: str) -> str:
@@ -190,17 +192,31 @@ def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[s
 
 
 def options_key(config: IndexConfig) -> dict:
-    """The options that shape rows: when they change, nothing can be carried forward."""
-    from schemas import SCHEMA_VERSION
+    """What shapes rows: when any of it changes, nothing is carried forward (all is read again).
 
-    key = {"schema_version": SCHEMA_VERSION, "tier": config.tier, "decode": config.decode,
+    The QA and duplicate thresholds are not in it (see `qa_thresholds`): the per-clip QA
+    seconds and the duplicates are recomputed from the stored samples when only they
+    change. `dark_luma` is, since the stored samples' `dark_fraction` is measured with it.
+    """
+    import av
+
+    from schemas import SCHEMA_VERSION
+    from transforms.incremental import ROW_DEFINITIONS_VERSION
+
+    key = {"schema_version": SCHEMA_VERSION, "definitions_version": ROW_DEFINITIONS_VERSION,
+           "ffmpeg": av.ffmpeg_version_info, "tier": config.tier, "decode": config.decode,
            "hash": config.hash, "gap_factor": config.gap_factor}
-    if config.decode != "none":  # thresholds shape the QA columns only when frames are decoded
-        key["qa"] = dataclasses.asdict(config.qa)
+    if config.decode != "none":  # these shape the samples only when frames are decoded
+        key["qa"] = {"dark_luma": config.qa.dark_luma}
         key["thumbnails"] = config.thumbnails
     if config.device_from_path:  # shapes clips.device_id
         key["device_from_path"] = config.device_from_path
     return key
+
+
+def qa_thresholds(config: IndexConfig) -> dict:
+    """The thresholds applied to stored samples (QA seconds, duplicates): no decoding needed."""
+    return {k: v for k, v in dataclasses.asdict(config.qa).items() if k != "dark_luma"}
 
 
 def _has_flag(flags: list[str], name: str) -> bool:

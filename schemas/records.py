@@ -15,6 +15,7 @@ from typing import Optional
 # README.md ("Error kinds") says when each is used.
 ERROR_KINDS = (
     "not_found",          # gone between matching and reading, or dangling symlink
+    "io_error",           # the storage failed to read it (EIO, ESTALE, a remote read that keeps failing)
     "permission_denied",  # exists but cannot be opened for reading
     "not_a_file",         # directory, FIFO, socket, device, symlink loop
     "empty_file",         # zero bytes

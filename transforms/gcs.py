@@ -102,27 +102,16 @@ def list_folder(folder_uri: str) -> list[FileInfo]:
             if not blob.name.endswith("/")]
 
 
-def object_info(uri: str) -> FileInfo:
+def object_info(uri: str, retry=None) -> FileInfo:
+    """Size, update time and generation of one object (size None when there is none).
+    `retry`: a google.api_core Retry instead of the client's default (120 s of retries)."""
     bucket, name = split_uri(uri)
-    blob = storage_client().bucket(bucket).get_blob(name)
+    options = {} if retry is None else {"retry": retry}
+    blob = storage_client().bucket(bucket).get_blob(name, **options)
     return FileInfo(uri, None, None) if blob is None else _blob_info(bucket, blob)
 
 
 def bucket_exists(uri: str) -> bool:
     bucket, _ = split_uri(uri)
     return storage_client().bucket(bucket).exists()
-
-
-def create_if_absent(uri: str, data: bytes) -> bool:
-    """Create an object only if none exists (a generation-0 precondition). False if it exists."""
-    from google.api_core.exceptions import PreconditionFailed
-
-    bucket, name = split_uri(uri)
-    blob = storage_client().bucket(bucket).blob(name)
-    try:
-        blob.upload_from_string(data, if_generation_match=0)
-    except PreconditionFailed:
-        return False
-    return True
-
 

@@ -4,6 +4,10 @@ A clip is unchanged when the same uri has the same size and mtime (or, on
 GCS, the same object generation) as in the live snapshot, and the run's
 options that shape the rows are the same. Everything else is read: new and
 changed inputs and every input that failed last time (it may be fixed now).
+
+The options key (pipeline.options.options_key) also holds the row definitions
+version below and the FFmpeg version: rows computed by older code or another
+FFmpeg are read again rather than carried forward next to new ones.
 """
 
 from __future__ import annotations
@@ -17,9 +21,19 @@ import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FileInfo
 from transforms import storage
+from transforms.removal_guard import removed_by_folder
 from transforms.tables_io import read_file, read_table, table_files, write_table
 
+# Bump when the code that computes a row's values changes what a value means (a frame
+# count rule, a truncation or gap definition, how QA seconds are summed): the next run
+# re-reads every clip instead of carrying rows of the old definition forward. Column
+# additions or type changes bump schemas.SCHEMA_VERSION instead. History:
+#   1: first versioned definitions (QA seconds summed from the stored float32 sample values)
+ROW_DEFINITIONS_VERSION = 1
 CARRIED_TABLES = ("clips", "frames", "samples")  # errors are always retried, never carried
+# Removed inputs are listed in full (up to this many): their rows leave the index with this run,
+# and runs/<run_id>.json is kept forever as the record of what went.
+REMOVED_LISTED = 100_000
 
 
 @dataclasses.dataclass
@@ -31,12 +45,14 @@ class Plan:
     retried: list[str] = dataclasses.field(default_factory=list)
     removed: list[str] = dataclasses.field(default_factory=list)
     full_reason: Optional[str] = None  # why everything is re-read, if it is
+    live_inputs: int = 0               # inputs (clips and errors) of the live snapshot
 
     def changes(self, limit: int = 50) -> dict:
-        def listed(uris: list[str]) -> dict:
-            return {"count": len(uris), "uris": sorted(uris)[:limit]}
+        def listed(uris: list[str], most: int = limit) -> dict:
+            return {"count": len(uris), "uris": sorted(uris)[:most]}
+        removed = {**listed(self.removed, REMOVED_LISTED), "by_folder": removed_by_folder(self.removed)}
         return {"new": listed(self.new), "changed": listed(self.changed),
-                "retried_errors": listed(self.retried), "removed": listed(self.removed),
+                "retried_errors": listed(self.retried), "removed": removed,
                 "unchanged": len(self.carry_clip_ids), "full_reindex_reason": self.full_reason}
 
 
@@ -52,17 +68,22 @@ def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict
     if previous is None:
         everything.full_reason = "no previous snapshot"
         return everything
-    previous_key = json.loads(storage.read_text(storage.join(previous, "run.json"))).get("options_key")
-    if previous_key != options_key:
-        everything.full_reason = "options or schema version changed since the last run"
-        return everything
-
     clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA,
                        ["uri", "clip_id", "size_bytes", "mtime_s", "generation"]).to_pylist()
     errors = read_table(storage.join(previous, "errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
     known = {row["uri"]: row for row in clips}
     failed = set(errors)
-    plan = Plan(to_read=[], carry_clip_ids=set())
+    matched_uris = {m.uri for m in matched}
+    removed = [uri for uri in (set(known) | failed) if uri not in matched_uris]
+    live_inputs = len(set(known) | failed)
+    previous_key = json.loads(storage.read_text(storage.join(previous, "run.json"))).get("options_key")
+    if previous_key != options_key:
+        # Rows made under other options or older definitions are read again, not carried.
+        everything.full_reason = "options, definitions or versions changed since the last run"
+        everything.removed, everything.live_inputs = removed, live_inputs
+        return everything
+
+    plan = Plan(to_read=[], carry_clip_ids=set(), removed=removed, live_inputs=live_inputs)
     for info in matched:
         row = known.get(info.uri)
         if row is not None and same_file(info, row["size_bytes"], row["mtime_s"], row["generation"]):
@@ -75,8 +96,6 @@ def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict
             plan.retried.append(info.uri)
         else:
             plan.new.append(info.uri)
-    matched_uris = {m.uri for m in matched}
-    plan.removed = [uri for uri in (set(known) | failed) if uri not in matched_uris]
     return plan
 
 

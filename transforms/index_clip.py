@@ -19,15 +19,16 @@ import numpy as np
 import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
+from transforms.av_open import open_media
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
 from transforms.devices import device_from_uri
 from transforms.mp4_index import SampleTable, read_moov, sample_table
-from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
+from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, os_error_kind, sha256_of
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import is_still_image, looks_like_media, video_header_problem
-from transforms.thumbnails import ContactSheet, thumbnail_path
+from transforms.thumbnails import ContactSheet
 from transforms.timeline import NO_TS, Timeline, from_index, from_packets
 from transforms.visual_qa import QaResult, SampleMode, analyze_reader
 
@@ -39,6 +40,7 @@ class IndexedClip:
     clip: ClipRecord
     frames: pa.RecordBatch
     samples: Optional[pa.RecordBatch] = None
+    thumbnail_jpeg: Optional[bytes] = None  # with --thumbnails; written by the Beam worker
 
 
 IndexResult = Union[IndexedClip, ErrorRecord]
@@ -81,9 +83,8 @@ def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
 
 def _open_container(reader) -> av.container.InputContainer:
     try:
-        # Cameras write tags in Latin-1 and damage garbles them: a bad tag must
-        # not make a readable clip unreadable, so undecodable bytes are replaced.
-        container = av.open(reader, mode="r", buffer_size=FFMPEG_BUFFER_BYTES, metadata_errors="replace")
+        # Any tag bytes (Latin-1, garbled): open_media replaces what is not UTF-8.
+        container = open_media(reader, buffer_size=FFMPEG_BUFFER_BYTES)
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
@@ -178,16 +179,15 @@ def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: Stre
 
 
 def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, cont: Continuity,
-               tb: float, duration_s: float) -> QaResult:
+               tb: float, duration_s: float) -> tuple[QaResult, Optional[bytes]]:
+    """QA of the sampled frames, and the contact sheet's JPEG bytes with --thumbnails."""
     start_s = cont.start_ts * tb if cont.start_ts is not None else 0.0
     keyframes = int(timeline.is_keyframe.sum())
     keyframe_interval_s = duration_s / keyframes if keyframes else None
     sheet = ContactSheet() if config.thumbnails and config.thumbs_dir else None
     qa = analyze_reader(reader, clip_id, SampleMode.parse(config.decode), config.qa, start_s,
                         start_s + duration_s, keyframe_interval_s, sheet.add if sheet else None)
-    if sheet is not None:
-        sheet.write(thumbnail_path(config.thumbs_dir, clip_id))
-    return qa
+    return qa, (sheet.jpeg() if sheet is not None else None)
 
 
 def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
@@ -228,9 +228,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
 
     clip_id = clip_id_for(info.uri)
-    qa = None
+    qa, thumbnail = None, None
     if config.decode != "none":
-        qa = _visual_qa(reader, clip_id, config, timeline, cont, tb, duration_s)
+        qa, thumbnail = _visual_qa(reader, clip_id, config, timeline, cont, tb, duration_s)
         warnings.extend(qa.warnings)
     bytes_read = reader.bytes_read  # FFmpeg's reads (index, QA); the hash pass is separate
     sha256 = sha256_of(reader) if config.hash == "sha256" else None
@@ -261,7 +261,8 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         run_id=config.run_id, warnings=warnings, **(qa.summary.clip_fields() if qa else {}),
         device_id=device_from_uri(info.uri, config.device_from_path),
     )
-    return IndexedClip(record, frames_batch(clip_id, timeline, cont, facts), qa.samples if qa else None)
+    return IndexedClip(record, frames_batch(clip_id, timeline, cont, facts), qa.samples if qa else None,
+                       thumbnail)
 
 
 def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
@@ -280,8 +281,8 @@ def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
         return error_record(info, problem.error_kind, "hash", str(problem), config.run_id)
     except av.FFmpegError as exc:
         return error_record(info, "corrupt", "timeline", ffmpeg_message(exc), config.run_id)
-    except OSError as exc:
-        return error_record(info, "not_found", "read", f"{type(exc).__name__}: {exc}", config.run_id)
+    except OSError as exc:  # reading the input failed: EIO, ESTALE, a remote read that keeps failing
+        return error_record(info, os_error_kind(exc), "read", f"{type(exc).__name__}: {exc}", config.run_id)
     except Exception as exc:  # noqa: BLE001 - a bug met on hostile input must cost one row, not the run
         return error_record(info, "internal", "index", _bug_report(exc), config.run_id)
 

@@ -20,6 +20,7 @@ from apache_beam.transforms.window import GlobalWindows
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedPool, index_in_process, quiet_ffmpeg
 from transforms.malloc_tuning import keep_heap_warm
+from transforms.thumbnails import write_thumbnail
 
 FRAMES_TAG = "frames"
 SAMPLES_TAG = "samples"
@@ -115,6 +116,10 @@ class IndexClipFn(beam.DoFn):
             self._progress.add(None)
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, result)
             return
+        if result.thumbnail_jpeg is not None and self._config.thumbs_dir:
+            # Output, not input: a write that fails (ENOSPC, a bucket refusing) fails the
+            # bundle and so the run, never the clip.
+            write_thumbnail(self._config.thumbs_dir, result.clip.clip_id, result.thumbnail_jpeg)
         self._indexed.inc()
         self._frames.inc(result.frames.num_rows)
         self._progress.add(result.clip.duration_s)

@@ -95,15 +95,16 @@ def _encode_result(result: IndexResult):
     """Batches cross the pipe as Arrow IPC messages: ~10x cheaper than pickling a RecordBatch."""
     if isinstance(result, IndexedClip):
         samples = result.samples.serialize() if result.samples is not None else None
-        return result.clip, result.frames.serialize(), samples
+        return result.clip, result.frames.serialize(), samples, result.thumbnail_jpeg
     return result
 
 
 def _decode_result(message) -> IndexResult:
     if isinstance(message, tuple):
-        clip, frames, samples = message
+        clip, frames, samples, thumbnail = message
         return IndexedClip(clip, pa.ipc.read_record_batch(frames, FRAMES_SCHEMA),
-                           pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None)
+                           pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None,
+                           thumbnail)
     return message
 
 

@@ -12,7 +12,10 @@ import hashlib
 import io
 import os
 import stat
+import time
 from typing import BinaryIO, Optional
+
+from transforms.faults import io_fault
 
 # Each remote read fetches one ranged chunk. Bigger chunks mean fewer round
 # trips, smaller ones fetch less beyond the index; 1/64 of the object, within
@@ -42,9 +45,34 @@ def local_path(uri: str) -> str:
     return uri[len("file://"):] if uri.startswith("file://") else uri
 
 
+# errno values that say "this is not a file that can be read", not "the storage failed".
+_NOT_A_FILE_ERRNOS = {errno.ELOOP, errno.ENXIO, errno.ENODEV, errno.EISDIR}
+# A non-blocking read that found no data yet: retried this many times, with a pause growing
+# from READ_RETRY_PAUSE_S, before it becomes an io_error.
+READ_ATTEMPTS = 5
+READ_RETRY_PAUSE_S = 0.05
+
+
+def os_error_kind(exc: OSError) -> str:
+    """The error kind an OSError met while reading an input names.
+
+    Only a missing file is `not_found`: EIO (a failing disk), ESTALE (a stale NFS
+    handle), EAGAIN after retries and a remote read that keeps failing are `io_error`.
+    """
+    if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "not_found"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission_denied"
+    if exc.errno in _NOT_A_FILE_ERRNOS:
+        return "not_a_file"
+    return "io_error"
+
+
 def check_local_file(path: str) -> os.stat_result:
     """Stat a local input without blocking on FIFOs or following loops forever."""
     try:
+        if fault := io_fault("stat", path):
+            raise fault
         st = os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
@@ -55,7 +83,7 @@ def check_local_file(path: str) -> os.stat_result:
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InputProblem("not_a_file", "symlink loop") from None
-        raise InputProblem("not_found", f"cannot stat: {exc.strerror}") from None
+        raise InputProblem(os_error_kind(exc), f"cannot stat: {exc.strerror}") from None
     if stat.S_ISDIR(st.st_mode):
         if os.path.islink(path):
             raise InputProblem("not_a_file", "symlink to a directory (folders behind links are not walked)")
@@ -76,10 +104,12 @@ class CountingReader(io.RawIOBase):
     `size_bytes` describes, never as a mix of two lengths.
     """
 
-    def __init__(self, raw: BinaryIO, size_bytes: int):
+    def __init__(self, raw: BinaryIO, size_bytes: int, fault: Optional[OSError] = None):
         self._raw = raw
         self.size_bytes = size_bytes
         self.bytes_read = 0
+        self._fault = fault  # test-only (transforms.faults): raised by every read after the first
+        self._reads = 0
 
     def readable(self) -> bool:
         return True
@@ -89,9 +119,22 @@ class CountingReader(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         left = max(0, self.size_bytes - self._raw.tell())
-        data = self._raw.read(left if size is None or size < 0 else min(size, left))
+        data = self._read_raw(left if size is None or size < 0 else min(size, left))
         self.bytes_read += len(data)
         return data
+
+    def _read_raw(self, size: int) -> bytes:
+        """One read of the file; a non-blocking read that finds nothing yet (EAGAIN: the raw
+        file answers None) is retried a few times, then it is an io_error."""
+        self._reads += 1
+        if self._fault is not None and self._reads > 1:
+            raise self._fault
+        for attempt in range(READ_ATTEMPTS):
+            data = self._raw.read(size)
+            if data is not None:
+                return data
+            time.sleep(READ_RETRY_PAUSE_S * 2 ** attempt)
+        raise OSError(errno.EAGAIN, f"read kept answering EAGAIN after {READ_ATTEMPTS} attempts")
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
@@ -169,6 +212,8 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
     path = local_path(uri)
     check_local_file(path)
     try:
+        if fault := io_fault("open", path):
+            raise fault
         # O_NONBLOCK: a FIFO swapped in after the stat must not hang the worker.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except PermissionError:
@@ -176,7 +221,7 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
     except FileNotFoundError:
         raise InputProblem("not_found", "file no longer exists") from None
     except OSError as exc:
-        raise InputProblem("not_a_file", f"cannot open: {exc.strerror}") from None
+        raise InputProblem(os_error_kind(exc), f"cannot open: {exc.strerror}") from None
     opened = os.fstat(fd)
     if not stat.S_ISREG(opened.st_mode):
         os.close(fd)
@@ -186,7 +231,7 @@ def open_input(uri: str) -> tuple[CountingReader, int]:
     if size == 0:
         os.close(fd)
         raise InputProblem("empty_file", "file is empty (0 bytes)")
-    return CountingReader(os.fdopen(fd, "rb", buffering=0), size), size
+    return CountingReader(os.fdopen(fd, "rb", buffering=0), size, io_fault("read", path)), size
 
 
 def sha256_of(reader: CountingReader) -> Optional[str]:
@@ -210,7 +255,7 @@ def _open_other_remote(uri: str) -> tuple[CountingReader, int]:
         size = remote_metadata(uri).size_in_bytes
         raw = FileSystems.open(uri, compression_type="uncompressed")
     except OSError as exc:
-        raise InputProblem("not_found", f"cannot open object: {exc}") from None
+        raise InputProblem(os_error_kind(exc), f"cannot open object: {exc}") from None
     if size == 0:
         raw.close()
         raise InputProblem("empty_file", "object is empty (0 bytes)")
@@ -219,17 +264,15 @@ def _open_other_remote(uri: str) -> tuple[CountingReader, int]:
 
 def _open_gcs(uri: str) -> tuple[CountingReader, int]:
     """A range-reading GCS object: FFmpeg's seeks become small ranged GETs."""
-    from apache_beam.io.gcp import gcsio
+    from transforms.gcs_ranges import ObjectRanges, object_info_or_problem
 
-    from transforms.gcs import object_info, storage_client
-
-    info = object_info(uri)
+    info = object_info_or_problem(uri)
     if info.size_bytes is None:
         raise InputProblem("not_found", "object no longer exists")
     if info.size_bytes == 0:
         raise InputProblem("empty_file", "object is empty (0 bytes)")
     block_bytes = remote_chunk_bytes(info.size_bytes)
-    raw = gcsio.GcsIO(storage_client=storage_client()).open(uri, "rb", read_buffer_size=block_bytes)
+    raw = ObjectRanges(uri, info.generation, info.size_bytes, io_fault("remote", uri))
     return BlockCacheReader(raw, info.size_bytes, block_bytes), info.size_bytes
 
 

@@ -1,4 +1,4 @@
-"""Atomic snapshots of the index directory, and the single-writer lock.
+"""Atomic snapshots of the index directory (the lock is transforms.run_lock).
 
 Layout of an index DIR:
 
@@ -22,16 +22,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import secrets
-import socket
 from typing import Optional
 
 from transforms import storage
+from transforms.faults import fail_point
 from transforms.media_io import is_remote
 
 TABLES = ("clips", "frames", "samples", "errors")
 THUMBS = "thumbs"  # SNAPSHOT/thumbs/<clip_id>.jpg with --thumbnails
-KEEP_SNAPSHOTS = 2  # the live one and its predecessor (readers may still hold it)
+KEEP_SNAPSHOTS = 7  # committed snapshots kept (--keep-snapshots): a week of nights to go back to
+
+
+_TEMPORARY_NAME = re.compile(r"\.tmp-\d+$")
 
 
 class OutputProblem(Exception):
@@ -87,79 +91,6 @@ def current_snapshot(output_dir: str) -> Optional[str]:
     return path if storage.exists(storage.join(path, "run.json")) else None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class RunLock:
-    """An exclusive lock; a second run on the same DIR refuses to start.
-
-    Locally an O_EXCL file; on GCS an object created with a generation-0
-    precondition. A lock whose owner died on this host is broken.
-    """
-
-    def __init__(self, output_dir: str):
-        self.path = storage.join(output_dir, ".lock")
-        self._held = False
-
-    def _create(self, text: str) -> bool:
-        if is_remote(self.path):
-            from transforms.gcs import create_if_absent
-
-            return create_if_absent(self.path, text.encode())
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        return True
-
-    def __enter__(self) -> "RunLock":
-        holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-        for _ in range(2):
-            if self._create(holder):
-                self._held = True
-                return self
-            if not self._break_stale_lock():
-                break
-        raise OutputProblem(self._held_message())
-
-    def _read_holder(self) -> dict:
-        try:
-            return json.loads(storage.read_text(self.path))
-        except (OSError, ValueError):
-            return {}
-
-    def _break_stale_lock(self) -> bool:
-        holder = self._read_holder()
-        same_host = holder.get("host") == socket.gethostname()
-        if same_host and isinstance(holder.get("pid"), int) and not _pid_alive(holder["pid"]):
-            self._remove()  # its owner died (e.g. SIGKILL): the lock is stale
-            return True
-        return False
-
-    def _remove(self) -> None:
-        storage.delete_file(self.path)
-
-    def _held_message(self) -> str:
-        holder = self._read_holder()
-        return (f"another clipindex run holds {self.path} (pid {holder.get('pid', '?')} on "
-                f"{holder.get('host', '?')} since {holder.get('since', '?')}); not starting")
-
-    def __exit__(self, *exc_info) -> None:
-        if self._held:
-            self._remove()
-            self._held = False
-
-
 def _replace_symlink(target: str, link: str) -> None:
     tmp = f"{link}.tmp-{os.getpid()}"
     if os.path.lexists(tmp):
@@ -168,34 +99,84 @@ def _replace_symlink(target: str, link: str) -> None:
     os.replace(tmp, link)
 
 
-def commit(output_dir: str, run_id: str, summary: dict) -> None:
+def commit(output_dir: str, run_id: str, summary: dict, keep_snapshots: int = KEEP_SNAPSHOTS) -> None:
     """Make snapshots/<run_id> the live snapshot (one atomic replace), then tidy up.
 
     The snapshot is complete before this is called; run.json goes in first, the
-    swap is the commit point, and the history entry follows it.
+    swap is the commit point, and the history entry follows it. Every step is
+    idempotent: a run killed between two steps leaves the previous snapshot live
+    (before the swap) or the new one live with its history entry or links
+    missing (after it), and the next run's `finish_interrupted_commit` completes it.
     """
     text = (json.dumps(summary, indent=2) + "\n").encode()
     storage.write_bytes(storage.join(snapshot_dir(output_dir, run_id), "run.json"), text)
+    fail_point("commit:before_current")
     storage.write_bytes(storage.join(output_dir, "CURRENT"), (run_id + "\n").encode())
+    fail_point("commit:before_swap")
     if not is_remote(output_dir):
         _replace_symlink(os.path.join("snapshots", run_id), os.path.join(output_dir, "current"))
-        for name in (*TABLES, THUMBS, "run.json"):
-            link = os.path.join(output_dir, name)
-            if not os.path.islink(link):
-                if os.path.exists(link):
-                    raise OutputProblem(f"{link} is not a clipindex symlink; clipindex owns this DIR layout")
-                _replace_symlink(os.path.join("current", name), link)
+        fail_point("commit:after_swap")
+        _link_tables(output_dir)
+    _record_history(output_dir, run_id, text)
+    fail_point("commit:before_prune")
+    prune_snapshots(output_dir, keep=run_id, keep_snapshots=keep_snapshots)
+
+
+def _link_tables(output_dir: str) -> None:
+    for name in (*TABLES, THUMBS, "run.json"):
+        link = os.path.join(output_dir, name)
+        if not os.path.islink(link):
+            if os.path.exists(link):
+                raise OutputProblem(f"{link} is not a clipindex symlink; clipindex owns this DIR layout")
+            _replace_symlink(os.path.join("current", name), link)
+
+
+def _record_history(output_dir: str, run_id: str, text: bytes) -> None:
     storage.makedirs(storage.join(output_dir, "runs"))
     storage.write_bytes(storage.join(output_dir, "runs", f"{run_id}.json"), text)
-    prune_snapshots(output_dir, keep=run_id)
 
 
-def prune_snapshots(output_dir: str, keep: str) -> None:
-    """Remove snapshots of killed runs and all but the newest committed ones."""
+def finish_interrupted_commit(output_dir: str) -> None:
+    """Complete the steps a killed run left undone after (or before) its commit point.
+
+    The live snapshot is the one the commit point names (the `current` symlink
+    locally, CURRENT on GCS): CURRENT is made to agree with it, the table links
+    are made, and its history entry is written if missing.
+    """
+    if not is_remote(output_dir):
+        _remove_temporary_names(output_dir)
+    run_id = current_run_id(output_dir)
+    if run_id is None:
+        return
+    run_json = storage.join(snapshot_dir(output_dir, run_id), "run.json")
+    if not storage.exists(run_json):
+        return
+    if not is_remote(output_dir):
+        current = storage.join(output_dir, "CURRENT")
+        if not storage.exists(current) or storage.read_text(current).strip() != run_id:
+            storage.write_bytes(current, (run_id + "\n").encode())
+        _link_tables(output_dir)
+    if not storage.exists(storage.join(output_dir, "runs", f"{run_id}.json")):
+        with storage.open_read(run_json) as handle:
+            _record_history(output_dir, run_id, handle.read())
+
+
+def _remove_temporary_names(output_dir: str) -> None:
+    """`NAME.tmp-PID` files and links a killed commit left (atomic replaces write those first)."""
+    for folder in (output_dir, os.path.join(output_dir, "runs")):
+        if os.path.isdir(folder):
+            for name in os.listdir(folder):
+                if _TEMPORARY_NAME.search(name):
+                    os.unlink(os.path.join(folder, name))
+
+
+def prune_snapshots(output_dir: str, keep: str, keep_snapshots: int = KEEP_SNAPSHOTS) -> None:
+    """Remove snapshots of killed runs and all but the newest committed ones (runs/*.json stay)."""
     root = storage.join(output_dir, "snapshots")
     committed = {os.path.basename(p)[:-5] for p in storage.list_files(storage.join(output_dir, "runs"), ".json")}
     present = storage.list_subfolders(root)
-    kept = set(sorted(r for r in present if r in committed or r == keep)[-KEEP_SNAPSHOTS:]) | {keep}
+    newest = sorted(r for r in present if r in committed or r == keep)[-max(1, keep_snapshots):]
+    kept = set(newest) | {keep}
     for run_id in present:
         if run_id not in kept:
             storage.delete_tree(storage.join(root, run_id))

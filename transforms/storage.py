@@ -42,6 +42,17 @@ def list_files(folder: str, suffix: str) -> list[str]:
                   if name.endswith(suffix) and not name.startswith("."))
 
 
+def list_hidden(folder: str, suffix: str) -> list[str]:
+    """Hidden files (`.name`, e.g. a writer's temporary files) directly in `folder`, sorted."""
+    if is_remote(folder):
+        prefix = folder.rstrip("/") + "/"
+        return [path for path in list_files(folder, suffix) if path[len(prefix):].startswith(".")]
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
+                  if name.endswith(suffix) and name.startswith("."))
+
+
 def list_subfolders(folder: str) -> list[str]:
     """Names of the immediate sub-folders of `folder`."""
     if is_remote(folder):

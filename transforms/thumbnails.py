@@ -45,13 +45,19 @@ class ContactSheet:
         rows = [np.hstack(tiles[i:i + COLUMNS]) for i in range(0, len(tiles), COLUMNS)]
         return np.vstack(rows)
 
-    def write(self, path: str) -> None:
-        """Write atomically (a retried clip rewrites the same file)."""
+    def jpeg(self) -> bytes:
+        """The sheet as JPEG bytes. The reader only encodes it: the Beam worker writes it
+        (`write_thumbnail`), so a failed write fails the run instead of costing a clip."""
         ok, data = cv2.imencode(".jpg", self.image(), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise ValueError("JPEG encoding failed")
-        storage.makedirs(path.rsplit("/", 1)[0])
-        storage.write_bytes(path, data.tobytes())
+        return data.tobytes()
+
+
+def write_thumbnail(thumbs_dir: str, clip_id: str, jpeg: bytes) -> None:
+    """Write atomically (a retried clip or bundle rewrites the same file); OSError fails the bundle."""
+    storage.makedirs(thumbs_dir)
+    storage.write_bytes(thumbnail_path(thumbs_dir, clip_id), jpeg)
 
 
 def thumbnail_path(thumbs_dir: str, clip_id: str) -> str:

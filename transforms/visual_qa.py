@@ -17,12 +17,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-import av
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas import SAMPLES_SCHEMA, QaOptions
 from transforms import frame_metrics as fm
+from transforms.av_open import open_media
 from transforms.frame_sampling import SampleMode, SamplingReport, sample_frames
 
 
@@ -81,6 +82,22 @@ def summarize(interval: np.ndarray, dark: np.ndarray, sharpness: np.ndarray,
                      frozen_s=float(interval[is_frozen].sum()), blurry_s=float(interval[is_blurry].sum()))
 
 
+def summarize_samples(samples, qa: QaOptions) -> QaSummary:
+    """`summarize` over one clip's stored sample rows (a RecordBatch or Table, in sample order).
+
+    A fresh run and a later recomputation from the samples table (new thresholds, no
+    decoding: transforms.qa_refresh) use these same stored float32 values, so they agree.
+    """
+    def column(name: str) -> np.ndarray:
+        values = samples.column(name)
+        return np.asarray(values.to_numpy(zero_copy_only=False), np.float64)
+
+    change = samples.column("change_from_previous")
+    change = np.asarray(pc.fill_null(change, np.nan).to_numpy(zero_copy_only=False), np.float64) \
+        if len(change) else np.zeros(0)
+    return summarize(column("interval_s"), column("dark_fraction"), column("sharpness"), change, qa)
+
+
 def _to_batch(clip_id: str, cols: _Columns, interval: np.ndarray) -> pa.RecordBatch:
     count = len(cols.pts_s)
     arrays = [
@@ -117,15 +134,13 @@ def analyze(container, stream, clip_id: str, mode: SampleMode, qa: QaOptions, st
         if on_sample is not None:
             on_sample(sample.pts_s, gray)
         previous = gray
-    pts = np.asarray(cols.pts_s, np.float64)
-    interval = intervals_s(pts, end_s)
-    change = np.array([np.nan if c is None else c for c in cols.change], np.float64)
-    summary = summarize(interval, np.asarray(cols.dark_fraction, np.float64),
-                        np.asarray(cols.sharpness, np.float64), change, qa)
+    interval = intervals_s(np.asarray(cols.pts_s, np.float64), end_s)
+    samples = _to_batch(clip_id, cols, interval)
+    summary = summarize_samples(samples, qa)
     warnings = [f"visual QA decoding stopped early: {report.stopped_early}"] if report.stopped_early else []
     if report.undecodable_packets:
         warnings.append(f"visual QA skipped {report.undecodable_packets} packets that could not be decoded")
-    return QaResult(samples=_to_batch(clip_id, cols, interval), summary=summary,
+    return QaResult(samples=samples, summary=summary,
                     strategy=report.strategy, warnings=warnings)
 
 
@@ -133,7 +148,7 @@ def analyze_uri(path: str, clip_id: str, mode: SampleMode, qa: Optional[QaOption
                 on_sample=None) -> QaResult:
     """Open a local file and analyze its first video stream (bench and ad-hoc use)."""
     qa = qa or QaOptions()
-    with av.open(path) as container:
+    with open_media(path) as container:
         stream = container.streams.video[0]
         time_base = float(stream.time_base)
         start_s = (stream.start_time or 0) * time_base
@@ -154,6 +169,6 @@ def analyze_reader(reader, clip_id: str, mode: SampleMode, qa: QaOptions, start_
     rewinding a demuxer is less dependable across formats than reopening it.
     """
     reader.seek(0)
-    with av.open(reader, mode="r") as container:
+    with open_media(reader) as container:
         return analyze(container, container.streams.video[0], clip_id, mode, qa, start_s, end_s,
                        keyframe_interval_s, on_sample)

@@ -41,6 +41,7 @@ from schemas import (
 )
 from transforms import storage
 from transforms.checkpoint import Checkpoint
+from transforms.snapshot import TABLES
 
 FRAME_ROWS_PER_TABLE = 256 * 1024  # one Parquet row group of frames at most this big
 RECORDS_PER_TABLE = 4096
@@ -157,10 +158,23 @@ class WriteParquetShardsFn(beam.DoFn):
         self._written = []
 
 
-def _commit_files(paths) -> list[str]:
-    """Rename the files of committed bundles from their hidden temporary names."""
+def _commit_files(paths, table_dirs: list[str]) -> list[str]:
+    """Rename the files of committed bundles from their hidden temporary names, then delete
+    the temporary files of bundles that failed (their names never got here).
+
+    Idempotent, so a retried commit bundle finishes the job: a file already renamed
+    by an earlier attempt is left as it is.
+    """
+    committed = set(paths)
     for path in paths:
-        storage.rename(_tmp_name(path), path)
+        tmp = _tmp_name(path)
+        if storage.exists(tmp) or not storage.exists(path):
+            storage.rename(tmp, path)
+    for folder in table_dirs:
+        for tmp in storage.list_hidden(folder, ".parquet.tmp"):
+            folder_part, name = tmp.rsplit("/", 1)
+            if f"{folder_part}/{name[1:-len('.tmp')]}" not in committed:
+                storage.delete_file(tmp)
     return list(paths)
 
 
@@ -186,6 +200,8 @@ class WriteIndex(beam.PTransform):
         return {"checkpoint": self._checkpoint, "table": table}
 
     def expand(self, outputs):
+        table_dirs = [f"{self._snapshot_dir}/{table}" for table in TABLES]
+
         def rows(batch):
             return batch.num_rows
 
@@ -205,4 +221,4 @@ class WriteIndex(beam.PTransform):
             | "AllFiles" >> beam.Flatten()
             | "Key" >> beam.Map(lambda path: (None, path))
             | "Gather" >> beam.GroupByKey()
-            | "Commit" >> beam.FlatMap(lambda keyed: _commit_files(keyed[1])))
+            | "Commit" >> beam.FlatMap(lambda keyed, dirs: _commit_files(keyed[1], dirs), table_dirs))

@@ -1,0 +1,78 @@
+"""Flags and launcher steps for unattended (scheduled) runs: lease lock, removal guard, history.
+
+Kept apart from pipeline.index_run so that run orchestration only calls them:
+the mechanisms live in transforms.run_lock, transforms.removal_guard,
+transforms.qa_refresh and transforms.snapshot (docs/locking.md explains them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Optional
+
+from transforms.removal_guard import DEFAULT_MAX_REMOVED_FRACTION, check_removals
+from transforms.run_lock import DEFAULT_LEASE_S, MIN_LEASE_S
+from transforms.snapshot import KEEP_SNAPSHOTS
+
+if TYPE_CHECKING:  # the CLI parser imports this module: heavy imports wait until a run needs them
+    from schemas import IndexConfig
+    from transforms.incremental import Plan
+
+
+def _number_within(low: float, high: float, what: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
+        return value
+    return parse
+
+
+_lease_s = _number_within(MIN_LEASE_S, float("inf"), f"at least {MIN_LEASE_S:g} s")
+_share = _number_within(0.0, 1.0, "between 0 and 1")
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def add_unattended_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("unattended runs (see docs/locking.md)")
+    group.add_argument("--lock-lease-s", type=_lease_s, default=DEFAULT_LEASE_S, metavar="S",
+                       help="the run renews DIR/.lock every S/3 s; a lock not renewed for S s is "
+                            f"stale and the next run, on any host, breaks it (default: {DEFAULT_LEASE_S:g}, "
+                            f"at least {MIN_LEASE_S:g})")
+    group.add_argument("--max-removed-fraction", type=_share, default=DEFAULT_MAX_REMOVED_FRACTION,
+                       metavar="F",
+                       help="stop (exit 1, nothing read or committed) when more than this share of the "
+                            "live snapshot's inputs is no longer matched, e.g. an unmounted folder "
+                            f"(default: {DEFAULT_MAX_REMOVED_FRACTION:g})")
+    group.add_argument("--allow-removals", action="store_true",
+                       help="commit even when more inputs vanished than --max-removed-fraction allows")
+    group.add_argument("--keep-snapshots", type=_at_least_one, default=KEEP_SNAPSHOTS, metavar="N",
+                       help="committed snapshots kept in DIR/snapshots (runs/*.json are kept forever; "
+                            f"default: {KEEP_SNAPSHOTS})")
+
+
+def guard_removals(args: argparse.Namespace, plan: "Plan") -> None:
+    """Stop before reading anything when too much of the live snapshot vanished (TooManyRemoved)."""
+    check_removals(plan.removed, plan.live_inputs, args.max_removed_fraction, args.allow_removals)
+
+
+def refresh_thresholds(previous: Optional[str], snapshot: str, plan: "Plan", config: "IndexConfig",
+                       thresholds: dict) -> int:
+    """Carried clips under new QA thresholds: their QA seconds recomputed from stored samples."""
+    from transforms.qa_refresh import previous_thresholds, refresh_qa_seconds
+
+    if previous is None or config.decode == "none" or previous_thresholds(previous) == thresholds:
+        return 0
+    return refresh_qa_seconds(snapshot, plan.carry_clip_ids, config.qa)
