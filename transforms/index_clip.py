@@ -23,6 +23,7 @@ from transforms.continuity import Continuity, measure
 from transforms.mp4_table import read_moov, read_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
+from transforms.read_memory import ReadMemory
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import is_still_image, looks_like_media, video_header_problem
 from transforms.thumbnails import ContactSheet, thumbnail_path
@@ -158,7 +159,9 @@ def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, co
 def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
                      started: float) -> IndexedClip:
     warnings: list[str] = []
-    container = _open_container(reader)
+    memory = ReadMemory(reader)  # the moov FFmpeg reads at open is read once, not twice
+    container = _open_container(memory)
+    memory.stop_recording()
     with container:
         problem = video_header_problem(container, config.max_pixels)
         if problem is not None:
@@ -167,8 +170,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         stream = container.streams.video[0]
         # The packets tier needs only the track header from it (rotation): box headers are
         # walked then instead of reading the whole moov a second time.
-        moov = read_moov(reader) if facts.container.startswith("mov") and config.tier != "packets" else None
-        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, moov, reader)
+        moov = read_moov(memory) if facts.container.startswith("mov") and config.tier != "packets" else None
+        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, moov, memory)
+        memory.forget()
     if timeline.frame_count == 0:
         detail = f" ({timeline.read_error})" if timeline.read_error else ""
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")

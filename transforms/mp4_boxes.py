@@ -42,7 +42,7 @@ class TopBox:
         return self.declared_end > self.end
 
 
-def top_level(reader, file_size: int, head: Optional[bytes] = None) -> list[TopBox]:
+def top_level(reader, file_size: int) -> list[TopBox]:
     """Every top-level box header, reading 16 bytes per box (never a box's payload).
 
     Stops where FFmpeg's root walk stops: a size smaller than its own header.
@@ -50,8 +50,7 @@ def top_level(reader, file_size: int, head: Optional[bytes] = None) -> list[TopB
     found: list[TopBox] = []
     offset = 0
     while offset + 8 <= file_size:
-        reader.seek(offset)
-        header = reader.read(16)
+        header = read_at(reader, offset, min(16, file_size - offset))
         if len(header) < 8:
             break
         size, box_type = struct.unpack(">I4s", header[:8])
@@ -71,9 +70,19 @@ def top_level(reader, file_size: int, head: Optional[bytes] = None) -> list[TopB
     return found
 
 
+def read_at(reader, offset: int, size: int) -> bytes:
+    """`size` bytes at `offset`, from what FFmpeg already read when the reader remembers it
+    (transforms.read_memory), else read now."""
+    recall = getattr(reader, "recall", None)
+    data = recall(offset, size) if recall is not None else None
+    if data is None:
+        reader.seek(offset)
+        data = reader.read(size)
+    return data
+
+
 def read_payload(reader, box: TopBox) -> bytes:
-    reader.seek(box.payload)
-    return reader.read(box.end - box.payload)
+    return read_at(reader, box.payload, box.end - box.payload)
 
 
 def read_moov(reader) -> Optional[bytes]:

@@ -157,8 +157,7 @@ def _sidx_complete(reader, tops, moov_at: int, file_size: int, frags: FragmentRe
         if ends == file_size:
             complete = True
         elif file_size >= 4:
-            reader.seek(file_size - 4)
-            mfra_size = struct.unpack(">I", reader.read(4))[0]
+            mfra_size = struct.unpack(">I", mb.read_at(reader, file_size - 4, 4))[0]
             complete = complete or ends == file_size - mfra_size
     return offsets if complete else None
 
