@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from typing import Optional, Union
 
@@ -57,9 +58,28 @@ def _fragment_table(reader, tops, moov: bytes, track_id: int, file_size: int) ->
         return "sidx and movie fragments disagree"
     for fragment, box in enumerate(moofs):
         frags.read_moof(mb.read_payload(reader, box), box.payload - 8, box.cut, fragment)
-    table = assemble(head, frags.runs, frags.dts_shift, file_size,
-                     [box.payload - 8 for box in moofs] if lazy is not None else None)
-    return table if isinstance(table, str) else _stop_where_ffmpeg_stops(table, frags)
+    table = assemble(head, frags.runs, frags.dts_shift, file_size, _data_ends(tops) if lazy is not None else None)
+    if isinstance(table, str):
+        return table
+    cut = any(box.cut and box.type in (b"moof", b"mdat") for box in tops[moov_at + 1:])
+    if cut and lazy is not None:
+        return "indexed fragments cut short"
+    if cut and not table.beyond_eof_count:
+        # The last fragment's moof or mdat is cut: samples are lost even where no run says how many.
+        table = dataclasses.replace(table, beyond_eof_count=1)
+    return _stop_where_ffmpeg_stops(table, frags)
+
+
+def _data_ends(tops: list[mb.TopBox]) -> list[Optional[int]]:
+    """For each moof, where the mdat after it ends: FFmpeg reading fragments one by one stops
+    there and cuts any sample that runs past it (next_root_atom)."""
+    ends: list[Optional[int]] = []
+    for box in tops:
+        if box.type == b"moof":
+            ends.append(None)
+        elif box.type == b"mdat" and ends and ends[-1] is None:
+            ends[-1] = box.end
+    return ends
 
 
 def _tracks(moov: bytes, track_id: int, file_size: int) -> dict[int, Track]:
@@ -75,7 +95,10 @@ def _tracks(moov: bytes, track_id: int, file_size: int) -> dict[int, Track]:
         scale = mb.timescale(moov, mb.one(boxes, b"mdhd"))
         stsd = mb.one(boxes, b"stsd")
         fourcc = moov[stsd[0] + 12:stsd[0] + 16] if stsd and stsd[0] + 16 <= stsd[1] else b""
-        tracks[number] = Track(timescale=scale if scale and scale < 2 ** 31 else 1, audio_codec=fourcc)
+        tracks[number] = Track(timescale=scale if scale and scale < 2 ** 31 else 1, audio_codec=fourcc,
+                               single_stsd=mb.entry_count(moov, stsd) == 1)
+        if number == track_id and not tracks[number].single_stsd:
+            raise Decline("several sample descriptions")
         edits = edit_entries(moov, boxes)
         if edits and not isinstance(edits, str) and movie:
             tracks[number].time_offset = _first_edit_offset(edits, tracks[number].timescale, movie)

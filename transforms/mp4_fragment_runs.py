@@ -125,11 +125,11 @@ def _short(cut: bool) -> None:
 
 
 def assemble(head: Optional[Run], runs: list[Run], dts_shift: int, file_size: int,
-             lazy: Optional[list[int]]) -> Union[SampleTable, str]:
+             lazy: Optional[list[Optional[int]]]) -> Union[SampleTable, str]:
     """Every run of the track in decode order, cut where the file ends.
 
-    `lazy`: the moof offsets when a complete sidx makes FFmpeg read fragments one by one
-    while demuxing (None: it read them all at open).
+    `lazy`: when a complete sidx makes FFmpeg read fragments one by one while demuxing,
+    where each fragment's mdat ends (None: it read them all at open).
     """
     parts = ([head] if head is not None else []) + runs
     if not parts or sum(part.dts.shape[0] for part in parts) == 0:
@@ -175,15 +175,16 @@ def assemble(head: Optional[Run], runs: list[Run], dts_shift: int, file_size: in
                        source_note="fragment run tables")
 
 
-def _lazy_problem(parts: list[Run], moofs: list[int], file_size: int, unread: int) -> Optional[str]:
+def _lazy_problem(parts: list[Run], data_ends: list[Optional[int]], file_size: int, unread: int) -> Optional[str]:
     """What would make FFmpeg's fragment-by-fragment reading differ from reading them all."""
     if unread or any((part.pos + part.size > file_size).any() for part in parts):
         return "indexed fragments cut short"
-    first = [part.dts_shift for part in parts if part.fragment <= 0]
-    if max(part.dts_shift for part in parts) > max(first, default=0):
+    if any(part.fragment < 0 for part in parts):
+        return "moov samples beside indexed fragments"
+    if max(part.dts_shift for part in parts) > max((part.dts_shift for part in parts if part.fragment == 0), default=0):
         return "negative composition offsets grow after the first fragment"
     for part in parts:
-        following = [offset for offset in moofs if offset > (part.pos.min() if part.pos.shape[0] else 0)]
-        if part.fragment >= 0 and following and (part.pos + part.size > following[0]).any():
-            return "fragment data past the next moof"
+        end = data_ends[part.fragment] if part.fragment < len(data_ends) else None
+        if end is None or (part.pos + part.size > end).any():
+            return "fragment data outside its mdat"
     return None

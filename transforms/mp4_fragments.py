@@ -45,6 +45,7 @@ class Track:
     time_offset: int = 0
     timescale: int = 1
     audio_codec: bytes = b""         # the sample entry's format, e.g. b"mp4a"
+    single_stsd: bool = True         # FFmpeg then takes only fragments that name sample description 1
     first_lost: Optional[int] = None  # decode time of its first sample starting past the file's end
 
 
@@ -54,9 +55,11 @@ class _Fragment:
 
     moof_offset: int
     implicit_offset: int
+    cut: bool = False            # the end of the file falls inside this moof
     found_tfhd: bool = False
     base: int = 0
     defaults: tuple[int, int, int] = (0, 0, 0)  # duration, size, flags
+    stsd_id: int = 0
     current: Optional[int] = None               # the frag index's current stream (track id)
     tfdt: dict = dataclasses.field(default_factory=dict)       # track id -> base media decode time
     next_dts: dict = dataclasses.field(default_factory=dict)   # track id -> where its last run ended
@@ -77,8 +80,11 @@ class FragmentReader:
         self.has_sidx = False
 
     def read_moof(self, data: bytes, moof_offset: int, cut: bool, fragment_number: int) -> None:
-        frag = _Fragment(moof_offset, moof_offset)
-        self._children(data, 0, len(data), frag, cut, fragment_number)
+        frag = _Fragment(moof_offset, moof_offset, cut)
+        try:
+            self._children(data, 0, len(data), frag, cut, fragment_number)
+        except _CutShort:
+            pass  # the file ends inside this moof: FFmpeg reads nothing after that point either
 
     def _children(self, data: bytes, start: int, end: int, frag: _Fragment, cut: bool, number: int) -> None:
         for box_type, payload, box_end in mb.boxes(data, start, end):
@@ -96,7 +102,7 @@ class FragmentReader:
                 raise Decline("encrypted fragments")
 
     def _tfhd(self, data: bytes, at: int, frag: _Fragment) -> None:
-        flags, track = _fields(data, at, ">I I")
+        flags, track = _fields(data, at, ">I I", frag.cut)
         flags &= 0xFFFFFF
         if track == 0:
             raise Decline("tfhd with track id 0")
@@ -108,16 +114,18 @@ class FragmentReader:
             frag.current = track
         at += 8
         if flags & _BASE_DATA_OFFSET:
-            frag.base = _fields(data, at, ">Q")[0]
+            frag.base = _fields(data, at, ">Q", frag.cut)[0]
             at += 8
         else:
             frag.base = frag.moof_offset if flags & _DEFAULT_BASE_IS_MOOF else frag.implicit_offset
+        frag.stsd_id = trex[3]
         if flags & _STSD_ID:
+            frag.stsd_id = _fields(data, at, ">I", frag.cut)[0]
             at += 4
         defaults = []
         for bit, default in ((_DEFAULT_DURATION, trex[0]), (_DEFAULT_SIZE, trex[1]), (_DEFAULT_FLAGS, trex[2])):
             if flags & bit:
-                default = _fields(data, at, ">I")[0]
+                default = _fields(data, at, ">I", frag.cut)[0]
                 at += 4
             defaults.append(default)
         frag.defaults = tuple(defaults)
@@ -125,10 +133,11 @@ class FragmentReader:
             frag.next_dts.pop(frag.current, None)
 
     def _tfdt(self, data: bytes, at: int, frag: _Fragment) -> None:
-        if self.frag_track not in self.tracks:
+        track = self.tracks.get(self.frag_track)
+        if track is None or (track.single_stsd and frag.stsd_id != 1):
             return
-        version = _fields(data, at, ">B")[0]
-        value = _fields(data, at + 4, ">Q" if version else ">I")[0]
+        version = _fields(data, at, ">B", frag.cut)[0]
+        value = _fields(data, at + 4, ">Q" if version else ">I", frag.cut)[0]
         if version and value >= 2 ** 63:
             value -= 2 ** 64
         if frag.current is not None:
@@ -139,8 +148,8 @@ class FragmentReader:
         if not frag.found_tfhd:
             raise Decline("trun before any tfhd")
         track = self.tracks.get(self.frag_track)
-        if track is None:
-            return
+        if track is None or (track.single_stsd and frag.stsd_id != 1):
+            return  # FFmpeg skips runs that name another sample description
         current = frag.current
         if current is not None and current in frag.next_dts:
             start = frag.next_dts[current] - track.time_offset
@@ -173,21 +182,28 @@ class FragmentReader:
         track.track_end = run.end_dts + track.time_offset
 
 
-def _fields(data: bytes, at: int, fmt: str) -> tuple:
+class _CutShort(Exception):
+    """A fragment header that the end of the file cuts."""
+
+
+def _fields(data: bytes, at: int, fmt: str, cut: bool = False) -> tuple:
     """Fields FFmpeg reads on from `at`, past the box's end if need be (not past the moof)."""
     if at + struct.calcsize(fmt) > len(data):
+        if cut:
+            raise _CutShort()
         raise Decline("a fragment header runs past its moof")
     return struct.unpack_from(fmt, data, at)
 
 
-def _trex(moov: bytes) -> dict[int, tuple[int, int, int]]:
-    """Each track's fragment defaults (duration, size, flags); the first trex of a track wins."""
-    found: dict[int, tuple[int, int, int]] = {}
+def _trex(moov: bytes) -> dict[int, tuple[int, int, int, int]]:
+    """Each track's fragment defaults (duration, size, flags, sample description); the first
+    trex of a track wins."""
+    found: dict[int, tuple[int, int, int, int]] = {}
     for box_type, payload, end in mb.boxes(moov, 0, len(moov)):
         if box_type != b"mvex":
             continue
         for sub_type, start, _end in mb.boxes(moov, payload, end):
             if sub_type == b"trex" and start + 24 <= len(moov):
-                track, _stsd, duration, size, flags = struct.unpack_from(">5I", moov, start + 4)
-                found.setdefault(track, (duration, size, flags))
+                track, stsd, duration, size, flags = struct.unpack_from(">5I", moov, start + 4)
+                found.setdefault(track, (duration, size, flags, stsd))
     return found
