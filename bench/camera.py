@@ -60,6 +60,7 @@ def _ffmpeg(args: list[str]) -> None:
 
 def ensure_corpus(corpus: str, params: dict, workers: int) -> None:
     """Encode the segments and join them into clips, unless DIR already holds this corpus."""
+    corpus = os.path.abspath(corpus)  # the concat lists name segments by absolute path
     stamp = os.path.join(corpus, "camera-params.json")
     if os.path.exists(stamp):
         with open(stamp, encoding="utf-8") as handle:

@@ -26,7 +26,8 @@ from transforms import mp4_boxes as mb
 from transforms.mp4_edits import edit_entries, rescale
 from transforms.mp4_fragment_runs import Decline, Run, assemble
 from transforms.mp4_fragments import FragmentReader, Track
-from transforms.mp4_index import SampleTable, find_track, raw_track, samples_start_inside, track_header_sane
+from transforms.mp4_chunks import samples_start_inside
+from transforms.mp4_index import SampleTable, find_track, raw_track, track_header_sane
 
 _AV_TIME_BASE = 1_000_000
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from transforms import mp4_boxes as mb
 from transforms.mp4_edits import index_flags
-from transforms.mp4_index import MAX_SAMPLE_BYTES, SampleTable
+from transforms.mp4_chunks import MAX_SAMPLE_BYTES
+from transforms.mp4_index import SampleTable
 
 _DATA_OFFSET, _FIRST_FLAGS = 0x1, 0x4
 _FIELDS = (0x100, 0x200, 0x400, 0x800)  # duration, size, flags, composition offset per sample

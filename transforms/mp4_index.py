@@ -25,10 +25,8 @@ import numpy as np
 
 from transforms import mp4_boxes as mb
 from transforms.mp4_boxes import read_moov  # noqa: F401 - the moov reader lives with the box walker
+from transforms.mp4_chunks import sample_positions, sample_sizes
 
-# FFmpeg's index keeps a sample's size in a signed 30-bit field (and mov_build_index stops at
-# samples over 0x3FFFFFFF): past 512 MiB its index and the stored table no longer agree.
-MAX_SAMPLE_BYTES = (1 << 29) - 1
 # stts deltas FFmpeg keeps as they are (larger ones it treats as negative corrections).
 MAX_DELTA = 2 ** 31
 
@@ -89,7 +87,7 @@ def raw_track(moov: bytes, boxes: dict) -> Union[RawTrack, str]:
         return "incomplete sample table"
     if mb.scalar(moov, stsd, 4, ">I") != 1:
         return "several sample descriptions"
-    sizes = _sizes(moov, stsz)
+    sizes = sample_sizes(moov, stsz)
     if isinstance(sizes, str):
         return sizes
     durations = _durations(moov, stts, sizes.shape[0])
@@ -98,34 +96,13 @@ def raw_track(moov: bytes, boxes: dict) -> Union[RawTrack, str]:
     offsets, dts_shift = _composition(moov, boxes, sizes.shape[0])
     if isinstance(offsets, str):
         return offsets
-    positions = _positions(moov, stsc, offset_boxes[0], b"co64" in boxes, sizes)
+    positions = sample_positions(moov, stsc, offset_boxes[0], b"co64" in boxes, sizes)
     if isinstance(positions, str):
         return positions
     keys = _sync_samples(moov, boxes, sizes.shape[0])
     if isinstance(keys, str):
         return keys
     return RawTrack(durations, offsets, dts_shift, positions, sizes, keys)
-
-
-def _sizes(moov: bytes, stsz) -> Union[np.ndarray, str]:
-    sample_size = mb.scalar(moov, stsz, 4, ">I")
-    count = mb.scalar(moov, stsz, 8, ">I")
-    if sample_size is None or count is None or count == 0:
-        return "no samples"
-    if sample_size:
-        if count > 100_000 + 16 * len(moov):  # a constant size lets a few bytes claim billions
-            return "implausible sample count"
-        sizes = np.full(count, sample_size, np.int64)
-    else:
-        start, end = stsz
-        if start + 12 + 4 * count > end:
-            return "short stsz"
-        sizes = np.frombuffer(moov, mb.U32, count, start + 12).astype(np.int64)
-    if int(sizes.max()) > MAX_SAMPLE_BYTES:
-        return "a sample larger than FFmpeg's index can hold"
-    if int(sizes.min()) == 0:
-        return "a sample of size 0"  # FFmpeg demuxes it as an empty packet, which is not a frame
-    return sizes
 
 
 def _durations(moov: bytes, stts, count: int) -> Union[np.ndarray, str]:
@@ -174,84 +151,6 @@ def _composition(moov: bytes, boxes: dict, count: int) -> tuple[Union[np.ndarray
     return per_sample, dts_shift
 
 
-def chunk_layout(moov: bytes, stsc, offsets_box, wide: bool) -> Union[tuple[np.ndarray, np.ndarray], str]:
-    """(file offset, sample count) of each chunk, from stco/co64 and stsc."""
-    offsets = mb.full_box_array(moov, offsets_box, 0, 1, mb.U64 if wide else mb.U32)
-    runs = mb.full_box_array(moov, stsc, 0, 3)
-    if offsets is None or runs is None or offsets.shape[0] == 0 or runs.shape[0] == 0:
-        return "no chunk table"
-    if wide and (offsets >= 2 ** 62).any():
-        return "chunk offsets out of range"
-    offsets = offsets[:, 0].astype(np.int64)
-    chunks = offsets.shape[0]
-    first = runs[:, 0].astype(np.int64)
-    per_chunk = runs[:, 1].astype(np.int64)
-    if first[0] != 1 or (np.diff(first) <= 0).any() or first[-1] > chunks or (per_chunk == 0).any() \
-            or (runs[:, 2] != 1).any():
-        return "unusual stsc"
-    return offsets, np.repeat(per_chunk, np.diff(np.append(first, chunks + 1)))
-
-
-def _positions(moov, stsc, offsets_box, wide: bool, sizes: np.ndarray) -> Union[np.ndarray, str]:
-    layout = chunk_layout(moov, stsc, offsets_box, wide)
-    if isinstance(layout, str):
-        return layout
-    offsets, chunk_samples = layout
-    starts = np.cumsum(sizes) - sizes  # each sample's offset from the first sample's
-    if int(chunk_samples.sum()) != sizes.shape[0]:
-        return "stsc and stsz disagree on the sample count"
-    if chunk_samples.shape[0] == 1:  # every sample in one chunk (common for remuxed clips)
-        return starts + offsets[0]
-    chunk_of = np.repeat(np.arange(chunk_samples.shape[0]), chunk_samples)
-    chunk_first = np.cumsum(chunk_samples) - chunk_samples
-    return offsets[chunk_of] + starts - starts[chunk_first][chunk_of]
-
-
-def track_header_sane(moov: bytes, boxes: dict) -> bool:
-    """mov_read_trak's sanity check; a track failing it is never demuxed (no packets at all)."""
-    last = {t: (boxes[t][-1] if boxes.get(t) else None) for t in (b"stco", b"co64", b"stts", b"stsc", b"stsz")}
-    chunks = mb.entry_count(moov, last[b"co64"] or last[b"stco"])
-    stts, stsc = mb.entry_count(moov, last[b"stts"]), mb.entry_count(moov, last[b"stsc"])
-    sample_size = mb.scalar(moov, last[b"stsz"], 4, ">I") if last[b"stsz"] else 0
-    samples = mb.entry_count(moov, last[b"stsz"], 4)
-    if chunks and (not stts or not stsc or (not sample_size and not samples)):
-        return False
-    return bool(chunks) or not samples
-
-
-def samples_start_inside(moov: bytes, boxes: dict, file_size: int) -> bool:
-    """Does every sample of this track start before the end of the file?
-
-    FFmpeg's demuxer reads the tracks interleaved and stops at the first sample that
-    starts past the end (whatever its track), so another track's lost samples can end
-    the video's packets early. Chunks with a constant sample size are checked per chunk
-    (hours of PCM audio have hundreds of millions of samples).
-    """
-    stsz, stsc = mb.one(boxes, b"stsz"), mb.one(boxes, b"stsc")
-    offset_boxes = boxes.get(b"stco", []) + boxes.get(b"co64", [])
-    if stsz is None and stsc is None and not offset_boxes:
-        return True  # no samples at all
-    sample_size, count = (mb.scalar(moov, stsz, 4, ">I"), mb.scalar(moov, stsz, 8, ">I")) if stsz else (0, None)
-    if count == 0:
-        return True
-    if stsz is None or stsc is None or len(offset_boxes) != 1 or count is None:
-        return False
-    layout = chunk_layout(moov, stsc, offset_boxes[0], b"co64" in boxes)
-    if isinstance(layout, str):
-        return False
-    offsets, chunk_samples = layout
-    if int(chunk_samples.sum()) != count:
-        return False
-    if sample_size:
-        last_starts = offsets + (chunk_samples - 1) * sample_size
-        return int(last_starts.max()) < file_size
-    sizes = _sizes(moov, stsz)
-    if isinstance(sizes, str):
-        return False
-    positions = _positions(moov, stsc, offset_boxes[0], b"co64" in boxes, sizes)
-    return not isinstance(positions, str) and int(positions.max()) < file_size
-
-
 def _sync_samples(moov: bytes, boxes: dict, count: int) -> Union[np.ndarray, str]:
     stss = mb.one(boxes, b"stss")
     if stss is None:
@@ -269,6 +168,18 @@ def _sync_samples(moov: bytes, boxes: dict, count: int) -> Union[np.ndarray, str
     keys = np.zeros(count, bool)
     keys[numbers - 1] = True
     return keys
+
+
+def track_header_sane(moov: bytes, boxes: dict) -> bool:
+    """mov_read_trak's sanity check; a track failing it is never demuxed (no packets at all)."""
+    last = {t: (boxes[t][-1] if boxes.get(t) else None) for t in (b"stco", b"co64", b"stts", b"stsc", b"stsz")}
+    chunks = mb.entry_count(moov, last[b"co64"] or last[b"stco"])
+    stts, stsc = mb.entry_count(moov, last[b"stts"]), mb.entry_count(moov, last[b"stsc"])
+    sample_size = mb.scalar(moov, last[b"stsz"], 4, ">I") if last[b"stsz"] else 0
+    samples = mb.entry_count(moov, last[b"stsz"], 4)
+    if chunks and (not stts or not stsc or (not sample_size and not samples)):
+        return False
+    return bool(chunks) or not samples
 
 
 def _has_rap_group(moov: bytes, boxes: dict) -> bool:

@@ -16,7 +16,8 @@ from typing import Optional, Union
 
 from transforms import mp4_boxes as mb
 from transforms.mp4_fragment_file import fragment_table
-from transforms.mp4_index import SampleTable, sample_table, samples_start_inside
+from transforms.mp4_chunks import samples_start_inside
+from transforms.mp4_index import SampleTable, sample_table
 
 # Codecs whose packets FFmpeg's mov demuxer hands out sample for sample. Others may go
 # through a full parser that splits or joins samples (MPEG-1/2 video, VC-1), or were not
