@@ -142,6 +142,12 @@ def traks(moov: bytes) -> list[dict[bytes, list[Span]]]:
             if box_type == b"trak"]
 
 
+def movie_timescale(moov: bytes) -> Optional[int]:
+    """The mvhd time scale (None when the moov has no mvhd or several)."""
+    spans = [(payload, end) for box_type, payload, end in boxes(moov, 0, len(moov)) if box_type == b"mvhd"]
+    return timescale(moov, spans[0]) if len(spans) == 1 else None
+
+
 def one(found: dict[bytes, list[Span]], box_type: bytes) -> Optional[Span]:
     """The box of that type when there is exactly one."""
     spans = found.get(box_type, ())

@@ -65,13 +65,13 @@ def edit_entries(moov: bytes, boxes: dict) -> Union[list[tuple[int, int]], str]:
     return [(int(d), int(t)) for d, t in zip(durations, times)]  # a handful of edits
 
 
-def advanced_editlist(moov: bytes, track_number: int) -> bool:
+def advanced_editlist(moov: bytes, track_number: int, traks: list[dict]) -> bool:
     """FFmpeg's `advanced_editlist` when it builds this track's index.
 
     mov_read_trak turns it off, for every later track too, on a track with no
     chunks, no sizes and no stts entries (the empty tracks of a fragmented file).
     """
-    for found in mb.traks(moov)[:track_number + 1]:
+    for found in traks[:track_number + 1]:
         last = {t: (found[t][-1] if found.get(t) else None) for t in (b"stco", b"co64", b"stts", b"stsz", b"stz2")}
         chunks = mb.entry_count(moov, last[b"co64"] or last[b"stco"])
         samples = mb.entry_count(moov, last[b"stsz"], 4) or mb.entry_count(moov, last[b"stz2"], 4)
@@ -80,8 +80,9 @@ def advanced_editlist(moov: bytes, track_number: int) -> bool:
     return True
 
 
-def apply_timeline(moov: bytes, track_number: int, boxes: dict, raw: RawTrack) -> Union[SampleTable, str]:
+def apply_timeline(moov: bytes, traks: list[dict], track_number: int, raw: RawTrack) -> Union[SampleTable, str]:
     """The packets FFmpeg demuxes from a stored track: dts shift and edit list applied."""
+    boxes = traks[track_number]
     edits = edit_entries(moov, boxes)
     if isinstance(edits, str):
         return edits
@@ -90,12 +91,12 @@ def apply_timeline(moov: bytes, track_number: int, boxes: dict, raw: RawTrack) -
     if int(media_dts[-1]) >= _LIMIT:
         return "times out of range"
     if not edits:
-        return _table(raw, media_dts - raw.dts_shift, np.arange(raw.sizes.shape[0]), raw.durations, None)
-    movie_scale = _scale(mb.timescale(moov, mb.one(mb.tree(moov, 0, len(moov)), b"mvhd")))
+        return _table(raw, media_dts - raw.dts_shift, slice(None), raw.durations, None)
+    movie_scale = _scale(mb.movie_timescale(moov))
     media_scale = _scale(mb.timescale(moov, mb.one(boxes, b"mdhd")))
     if movie_scale is None or media_scale is None:
         return "no or several mvhd/mdhd boxes"
-    if not advanced_editlist(moov, track_number):
+    if not advanced_editlist(moov, track_number, traks):
         return _first_edit_shift(raw, media_dts, edits, media_scale, movie_scale)
     return _rebuilt(raw, media_dts, edits, media_scale, movie_scale)
 
@@ -118,8 +119,7 @@ def _first_edit_shift(raw: RawTrack, media_dts: np.ndarray, edits, media_scale: 
     offset = start_time - rescale(empty, media_scale, movie_scale) if (empty or start_time) else 0
     if abs(offset) >= _LIMIT:
         return "edit list out of range"
-    count = raw.sizes.shape[0]
-    return _table(raw, media_dts - offset - raw.dts_shift, np.arange(count), raw.durations, None)
+    return _table(raw, media_dts - offset - raw.dts_shift, slice(None), raw.durations, None)
 
 
 def _rebuilt(raw: RawTrack, media_dts: np.ndarray, edits, media_scale: int,
@@ -144,18 +144,18 @@ def _rebuilt(raw: RawTrack, media_dts: np.ndarray, edits, media_scale: int,
     past_end = np.flatnonzero(raw.keys[start:] & (presented[start:] + step[start:] >= media_time + duration))
     stops_at = 1 if raw.offsets is not None else 0  # with B-frames FFmpeg waits for a second sync sample
     last = int(past_end[stops_at]) + start if past_end.shape[0] > stops_at else count - 1
-    kept = np.arange(start, last + 1)
+    kept = slice(start, last + 1)  # FFmpeg's rebuilt index: one contiguous run of samples
     shown = np.flatnonzero(inside[kept])
     if shown.shape[0] == 0:
         return "edit list shows no sample"
-    first_shown = int(kept[shown[0]])
+    first_shown = start + int(shown[0])
     dts = (empty_ts - shift) + media_dts[kept] - media_dts[first_shown]
     corrected = _min_corrected(dts[shown] + offsets[kept][shown] + shift) - empty_ts
     if corrected > 0:
         dts -= corrected
     # FFmpeg rebuilds its duration table from the found start with composition offsets,
     # but from the first sample without them (its search leaves that index at 0).
-    durations = raw.durations[kept] if raw.offsets is not None else raw.durations[:kept.shape[0]]
+    durations = raw.durations[kept] if raw.offsets is not None else raw.durations[:last + 1 - start]
     discard = ~inside[kept]
     return _table(raw, dts, kept, durations, discard if discard.any() else None)
 
@@ -184,21 +184,10 @@ def _min_corrected(values: np.ndarray) -> int:
     return int(values[last]) if last == values.shape[0] - 1 else int(values[last + 1:].min())
 
 
-def _table(raw: RawTrack, dts: np.ndarray, kept: np.ndarray, durations: np.ndarray,
+def _table(raw: RawTrack, dts: np.ndarray, kept: slice, durations: np.ndarray,
            discard: Optional[np.ndarray]) -> SampleTable:
-    if raw.offsets is not None:
-        pts = dts + raw.dts_shift + raw.offsets[kept]
-    else:
-        pts = dts.copy()
-    keys = raw.keys[kept]
-    sizes, positions = raw.sizes[kept], raw.pos[kept]
+    pts = dts + raw.dts_shift + raw.offsets[kept] if raw.offsets is not None else dts
+    keys, sizes, positions = raw.keys[kept], raw.sizes[kept], raw.pos[kept]
     return SampleTable(dts=dts, pts=pts, duration=durations, pos=positions, size_bytes=sizes,
-                       is_keyframe=keys, is_discard=discard,
-                       index=(dts, positions, sizes, index_flags(keys, discard)),
-                       index_counts=frozenset((kept.shape[0],)))
-
-
-def index_flags(keys: np.ndarray, discard: Optional[np.ndarray]) -> np.ndarray:
-    """AVIndexEntry flags as PyAV reads its 2-bit field: key 1, discard -2, both -1."""
-    flags = keys.astype(np.int64) + (2 * discard.astype(np.int64) if discard is not None else 0)
-    return ((flags + 2) % 4) - 2
+                       is_keyframe=keys, is_discard=discard, index=(dts, positions, sizes, keys, discard),
+                       index_counts=frozenset((dts.shape[0],)))

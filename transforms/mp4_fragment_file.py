@@ -42,11 +42,12 @@ def fragment_table(reader, tops: list[mb.TopBox], moov: bytes, track_id: int,
 
 
 def _fragment_table(reader, tops, moov: bytes, track_id: int, file_size: int) -> Union[SampleTable, str]:
-    found = find_track(moov, track_id)
+    traks = mb.traks(moov)
+    found = find_track(moov, track_id, traks)
     if isinstance(found, str):
         return found
     number, boxes = found
-    frags = FragmentReader(moov, track_id, file_size, _tracks(moov, track_id, file_size))
+    frags = FragmentReader(moov, track_id, file_size, _tracks(moov, traks, track_id, file_size))
     head = _moov_samples(moov, boxes, frags)
     if isinstance(head, str):
         return head
@@ -83,12 +84,12 @@ def _data_ends(tops: list[mb.TopBox]) -> list[Optional[int]]:
     return ends
 
 
-def _tracks(moov: bytes, track_id: int, file_size: int) -> dict[int, Track]:
+def _tracks(moov: bytes, traks: list[dict], track_id: int, file_size: int) -> dict[int, Track]:
     """Every track's time scale, edit-list offset and codec; the other tracks' own moov
     samples must all start inside the file (else FFmpeg stops early; not followed here)."""
-    movie = mb.timescale(moov, mb.one(mb.tree(moov, 0, len(moov)), b"mvhd"))
+    movie = mb.movie_timescale(moov)
     tracks: dict[int, Track] = {}
-    for boxes in mb.traks(moov):
+    for boxes in traks:
         tkhd = mb.one(boxes, b"tkhd")
         number = mb.track_id(moov, tkhd) if tkhd is not None else None
         if number is None or number in tracks:

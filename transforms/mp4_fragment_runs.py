@@ -16,7 +16,6 @@ from typing import Optional, Union
 import numpy as np
 
 from transforms import mp4_boxes as mb
-from transforms.mp4_edits import index_flags
 from transforms.mp4_chunks import MAX_SAMPLE_BYTES
 from transforms.mp4_index import SampleTable
 
@@ -145,7 +144,7 @@ def assemble(head: Optional[Run], runs: list[Run], dts_shift: int, file_size: in
                               for part in parts])
     counts = np.cumsum([part.dts.shape[0] for part in parts])
     unread = sum(part.unread for part in parts)
-    index = (dts, pos, size, index_flags(keys, discard if discard.any() else None))
+    index = (dts, pos, size, keys, discard if discard.any() else None)
     allowed = frozenset((int(counts[-1]),))
     if lazy is not None:
         problem = _lazy_problem(parts, lazy, file_size, unread)

@@ -45,9 +45,9 @@ class SampleTable:
     beyond_eof_count: int = 0   # samples listed past the end of the file (left out above)
     corrupt_count: int = 0      # 1 when the last sample is cut by the end of the file
     # What FFmpeg's own index (stream.index_entries) holds after open, for the cheap guard:
-    # (timestamps, positions, sizes, flags as PyAV reads them), and the lengths it may have
-    # (fragments read lazily grow it while demuxing; a cut fragment adds unreadable entries).
-    index: Optional[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = None
+    # (timestamps, positions, sizes, keyframe flags, discard flags or None), and the lengths it
+    # may have (fragments read lazily grow it while demuxing; a cut fragment adds unreadable ones).
+    index: Optional[tuple] = None
     index_counts: frozenset = frozenset()
     index_open_ended: bool = False  # any length from max(index_counts) on is possible
     source_note: str = "sample table"   # or "fragment run tables"
@@ -65,9 +65,9 @@ class RawTrack:
     keys: np.ndarray
 
 
-def find_track(moov: bytes, track_id: int) -> Union[tuple[int, dict], str]:
+def find_track(moov: bytes, track_id: int, traks: list[dict]) -> Union[tuple[int, dict], str]:
     """(position among the traks, its boxes) of the trak with that id."""
-    matches = [(number, found) for number, found in enumerate(mb.traks(moov))
+    matches = [(number, found) for number, found in enumerate(traks)
                if len(found.get(b"tkhd", ())) == 1 and mb.track_id(moov, found[b"tkhd"][0]) == track_id]
     if len(matches) != 1:
         return "track not found" if not matches else "several tracks with one id"
@@ -187,7 +187,7 @@ def _has_rap_group(moov: bytes, boxes: dict) -> bool:
     return any(mb.scalar(moov, span, 4, "4s") == b"rap " for span in boxes.get(b"sbgp", ()))
 
 
-def sample_table(moov: bytes, track_id: int) -> Union[SampleTable, str]:
+def sample_table(moov: bytes, track_id: int, traks: Optional[list[dict]] = None) -> Union[SampleTable, str]:
     """The packets FFmpeg demuxes for track `track_id` of a complete (unfragmented) file,
     or why this reader cannot promise that."""
     from transforms.mp4_edits import apply_timeline
@@ -195,11 +195,12 @@ def sample_table(moov: bytes, track_id: int) -> Union[SampleTable, str]:
     top = list(mb.boxes(moov, 0, len(moov)))
     if any(box_type == b"mvex" for box_type, _, _ in top):
         return "fragmented: samples live in movie fragments"
-    found = find_track(moov, track_id)
+    traks = mb.traks(moov) if traks is None else traks
+    found = find_track(moov, track_id, traks)
     if isinstance(found, str):
         return found
     number, boxes = found
     raw = raw_track(moov, boxes)
     if isinstance(raw, str):
         return raw
-    return apply_timeline(moov, number, boxes, raw)
+    return apply_timeline(moov, traks, number, raw)

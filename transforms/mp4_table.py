@@ -50,8 +50,9 @@ def read_table(reader, stream, file_size: int, moov: Optional[bytes]) -> Union[S
         if any(box_type == b"mvex" for box_type, _, _ in mb.boxes(moov, 0, len(moov))):
             table = fragment_table(reader, mb.top_level(reader, file_size), moov, stream.id, file_size)
         else:
-            table = sample_table(moov, stream.id)
-            if isinstance(table, SampleTable) and not _other_tracks_inside(moov, stream.id, file_size, table):
+            traks = mb.traks(moov)
+            table = sample_table(moov, stream.id, traks)
+            if isinstance(table, SampleTable) and not _other_tracks_inside(moov, traks, stream.id, file_size, table):
                 return "another track lists samples past the end of the file"
     except (ValueError, struct.error, IndexError, OverflowError):  # damaged beyond the checks
         return "unreadable sample table"
@@ -62,13 +63,13 @@ def read_table(reader, stream, file_size: int, moov: Optional[bytes]) -> Union[S
     return table if agrees_with_index(table, stream.index_entries) else "FFmpeg's index differs from the table"
 
 
-def _other_tracks_inside(moov: bytes, track_id: int, file_size: int, table: SampleTable) -> bool:
+def _other_tracks_inside(moov: bytes, traks: list[dict], track_id: int, file_size: int, table: SampleTable) -> bool:
     """Do the other tracks' samples all start inside the file? (FFmpeg stops demuxing every
     track at the first sample that does not.) Not asked when the video's own samples run
     past the end: the tier refuses that table anyway, as a cut file."""
     if int((table.pos + table.size_bytes).max()) > file_size:
         return True
-    for boxes in mb.traks(moov):
+    for boxes in traks:
         tkhd = mb.one(boxes, b"tkhd")
         if tkhd is not None and mb.track_id(moov, tkhd) == track_id:
             continue
@@ -80,13 +81,16 @@ def _other_tracks_inside(moov: bytes, track_id: int, file_size: int, table: Samp
 def agrees_with_index(table: SampleTable, entries) -> bool:
     """Cheap check against FFmpeg's index: its length and its first and last entries."""
     count = len(entries)
-    expected = table.index
-    if expected is None or count == 0:
+    if table.index is None or count == 0:
         return False
     if count not in table.index_counts and not (table.index_open_ended and count >= max(table.index_counts)):
         return False
-    for i in {0, min(count, expected[0].shape[0]) - 1}:
+    timestamps, positions, sizes, keys, discard = table.index
+    for i in {0, min(count, timestamps.shape[0]) - 1}:
         entry = entries[i]
-        if (entry.timestamp, entry.pos, entry.size, entry.flags) != tuple(int(column[i]) for column in expected):
+        flags = int(keys[i]) + (2 if discard is not None and discard[i] else 0)
+        # AVIndexEntry.flags is a 2-bit bit-field: PyAV reads discard (2) as -2, both as -1.
+        expected = (int(timestamps[i]), int(positions[i]), int(sizes[i]), ((flags + 2) % 4) - 2)
+        if (entry.timestamp, entry.pos, entry.size, entry.flags) != expected:
             return False
     return True
