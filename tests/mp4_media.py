@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import os
 import struct
-import subprocess
 from typing import Callable, Optional
+
+from tests.test_oracle import ffmpeg, has_encoder
 
 SECONDS = 3
 VIDEO = ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate=30:duration={SECONDS}"]
@@ -25,19 +26,6 @@ BF3 = ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3", "-g", "30", "-x264-
 AAC = ["-c:a", "aac"]
 FRAG = "+frag_keyframe+empty_moov+default_base_moof"
 _CONTAINERS = (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts")
-
-
-def ffmpeg(*args: str) -> None:
-    done = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], capture_output=True, text=True,
-                          timeout=120)
-    if done.returncode:
-        raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {done.stderr.strip()}")
-
-
-@functools.lru_cache(maxsize=None)
-def has_encoder(name: str) -> bool:
-    listing = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True)
-    return f" {name} " in listing.stdout
 
 
 def _rewritten(source: str, rewrite: Callable[[bytes], bytes]) -> Callable[[str, str], None]:

@@ -107,16 +107,21 @@ def _scale(value: Optional[int]) -> Optional[int]:
     return value if 0 < value < 2 ** 31 else 1  # FFmpeg takes an invalid time scale as 1
 
 
-def _first_edit_shift(raw: RawTrack, media_dts: np.ndarray, edits, media_scale: int,
-                      movie_scale: int) -> Union[SampleTable, str]:
-    """mov_build_index without mov_fix_index: the first edit only moves the decode times."""
+def first_edit_offset(edits, media_scale: int, movie_scale: int) -> int:
+    """mov_build_index's time_offset: the first edit's media time minus a leading empty edit."""
     empty, start_time, first = 0, 0, 0
     for number, (duration, time) in enumerate(edits):
         if number == 0 and time == -1:
             empty, first = duration, 1
         elif number == first and time >= 0:
             start_time = time
-    offset = start_time - rescale(empty, media_scale, movie_scale) if (empty or start_time) else 0
+    return start_time - rescale(empty, media_scale, movie_scale) if (empty or start_time) else 0
+
+
+def _first_edit_shift(raw: RawTrack, media_dts: np.ndarray, edits, media_scale: int,
+                      movie_scale: int) -> Union[SampleTable, str]:
+    """mov_build_index without mov_fix_index: the first edit only moves the decode times."""
+    offset = first_edit_offset(edits, media_scale, movie_scale)
     if abs(offset) >= _LIMIT:
         return "edit list out of range"
     return _table(raw, media_dts - offset - raw.dts_shift, slice(None), raw.durations, None)

@@ -23,7 +23,7 @@ from typing import Optional, Union
 import numpy as np
 
 from transforms import mp4_boxes as mb
-from transforms.mp4_edits import edit_entries, rescale
+from transforms.mp4_edits import edit_entries, first_edit_offset, rescale
 from transforms.mp4_fragment_runs import Decline, Run, assemble
 from transforms.mp4_fragments import FragmentReader, Track
 from transforms.mp4_chunks import samples_start_inside
@@ -103,7 +103,7 @@ def _tracks(moov: bytes, traks: list[dict], track_id: int, file_size: int) -> di
             raise Decline("several sample descriptions")
         edits = edit_entries(moov, boxes)
         if edits and not isinstance(edits, str) and movie:
-            tracks[number].time_offset = _first_edit_offset(edits, tracks[number].timescale, movie)
+            tracks[number].time_offset = first_edit_offset(edits, tracks[number].timescale, movie)
         if number != track_id and not samples_start_inside(moov, boxes, file_size):
             raise Decline("another track lists samples past the end of the file")
     return tracks
@@ -133,17 +133,6 @@ def _moov_samples(moov: bytes, boxes: dict, frags: FragmentReader) -> Union[Run,
     frags.last_dts = int(dts[-1]) - raw.dts_shift
     return Run(dts=dts - raw.dts_shift, duration=durations, offsets=offsets, pos=raw.pos, size=raw.sizes,
                keys=raw.keys, fragment=-1, dts_shift=raw.dts_shift)
-
-
-def _first_edit_offset(edits, media: int, movie: int) -> int:
-    """mov_build_index's time_offset: the first edit's media time minus a leading empty edit."""
-    empty, start_time, first = 0, 0, 0
-    for number, (duration, time) in enumerate(edits):
-        if number == 0 and time == -1:
-            empty, first = duration, 1
-        elif number == first and time >= 0:
-            start_time = time
-    return start_time - rescale(empty, media, movie) if (empty or start_time) else 0
 
 
 def _stop_where_ffmpeg_stops(table: SampleTable, frags: FragmentReader) -> Union[SampleTable, str]:
