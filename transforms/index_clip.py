@@ -20,7 +20,7 @@ import pyarrow as pa
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
-from transforms.mp4_table import read_moov, read_table
+from transforms.mp4_table import FRAGMENTED_BUFFER_BYTES, looks_fragmented, read_moov, read_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
 from transforms.probe import StreamFacts, probe
 from transforms.read_memory import ReadMemory
@@ -78,11 +78,11 @@ def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
                         f"indexed the first {size_bytes} bytes")
 
 
-def _open_container(reader) -> av.container.InputContainer:
+def _open_container(reader, buffer_bytes: int = FFMPEG_BUFFER_BYTES) -> av.container.InputContainer:
     try:
         # Cameras write tags in Latin-1 and damage garbles them: a bad tag must
         # not make a readable clip unreadable, so undecodable bytes are replaced.
-        container = av.open(reader, mode="r", buffer_size=FFMPEG_BUFFER_BYTES, metadata_errors="replace")
+        container = av.open(reader, mode="r", buffer_size=buffer_bytes, metadata_errors="replace")
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
@@ -160,7 +160,8 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
                      started: float) -> IndexedClip:
     warnings: list[str] = []
     memory = ReadMemory(reader)  # the moov FFmpeg reads at open is read once, not twice
-    container = _open_container(memory)
+    header_tier = config.tier != "packets" and looks_fragmented(reader, file_size)
+    container = _open_container(memory, FRAGMENTED_BUFFER_BYTES if header_tier else FFMPEG_BUFFER_BYTES)
     memory.stop_recording()
     with container:
         problem = video_header_problem(container, config.max_pixels)

@@ -47,7 +47,11 @@ def top_level(reader, file_size: int) -> list[TopBox]:
 
     Stops where FFmpeg's root walk stops: a size smaller than its own header.
     """
-    found: list[TopBox] = []
+    return list(iter_top_level(reader, file_size))
+
+
+def iter_top_level(reader, file_size: int) -> Iterator[TopBox]:
+    """The top-level box headers one by one (see `top_level`)."""
     offset = 0
     while offset + 8 <= file_size:
         header = read_at(reader, offset, min(16, file_size - offset))
@@ -65,9 +69,8 @@ def top_level(reader, file_size: int) -> list[TopBox]:
         if size < payload - offset:
             break
         declared_end = offset + size
-        found.append(TopBox(box_type, offset, payload, min(declared_end, file_size), declared_end))
+        yield TopBox(box_type, offset, payload, min(declared_end, file_size), declared_end)
         offset = declared_end
-    return found
 
 
 def read_at(reader, offset: int, size: int) -> bytes:

@@ -28,6 +28,27 @@ SAMPLE_FOR_SAMPLE_CODECS = frozenset((
 ))
 
 
+# FFmpeg reads each moof of a fragmented file with about three buffer fills at open (and the
+# next moof only after a seek): a 4 KiB buffer reads a 2-minute, 2.5 Mbit/s fragmented clip's
+# headers from 2.5 % of its bytes instead of 9 % with the usual 16 KiB.
+FRAGMENTED_BUFFER_BYTES = 4 * 1024
+_MP4_BOX_TYPES = (b"ftyp", b"moov", b"free", b"skip", b"wide", b"mdat", b"styp", b"sidx", b"uuid")
+
+
+def looks_fragmented(reader, file_size: int, boxes: int = 8) -> bool:
+    """Does a movie fragment follow among the first top-level boxes? (A few 16-byte reads;
+    the reader is put back at the start, where FFmpeg begins.)"""
+    try:
+        for number, box in enumerate(mb.iter_top_level(reader, file_size)):
+            if box.type == b"moof":
+                return True
+            if number >= boxes or (number == 0 and box.type not in _MP4_BOX_TYPES):
+                return False
+        return False
+    finally:
+        reader.seek(0)
+
+
 def read_moov(reader) -> Optional[bytes]:
     """The moov payload, read once per clip; the reader's position is put back after."""
     # FFmpeg reads on from where it left the reader (PyAV does not seek before a read).
