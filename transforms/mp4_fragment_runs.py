@@ -62,6 +62,8 @@ def read_run(data: bytes, at: int, base: int, start_dts: int, defaults: tuple[in
         return None
     present = [bit for bit in _FIELDS if flags & bit]
     width = 4 * len(present)
+    if not width and entries > 100_000 + 16 * len(data):  # defaults only: a few bytes can claim billions
+        raise Decline("implausible sample count in a run")
     readable = entries if not width else min(entries, max(0, (len(data) - rows_at) // width))
     if readable < entries and not cut:
         raise Decline("a run runs past its moof")
