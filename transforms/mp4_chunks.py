@@ -95,6 +95,8 @@ def samples_start_inside(moov: bytes, boxes: dict, file_size: int) -> bool:
     if int(chunk_samples.sum()) != count:
         return False
     if sample_size:
+        if sample_size > MAX_SAMPLE_BYTES:  # FFmpeg's index field turns it negative: the read fails
+            return False
         last_starts = offsets + (chunk_samples - 1) * sample_size
         return int(last_starts.max()) < file_size
     sizes = sample_sizes(moov, stsz)

@@ -133,19 +133,22 @@ def _composition(moov: bytes, boxes: dict, count: int) -> tuple[Union[np.ndarray
         return "unreadable or several ctts boxes", 0
     if rows.shape[0] == 0:
         return None, 0
+    entries = rows.shape[0]
     counts = rows[:, 0].astype(np.int64)
-    offsets = rows[:, 1].astype(np.uint32).view(np.int32).astype(np.int64)
+    offsets = rows.view(">i4")[:, 1].astype(np.int64)  # the same bytes read as signed
     valid = (counts > 0) & (counts < 2 ** 31)  # a count that is not a positive int32 is skipped
-    shifting = valid & (np.arange(rows.shape[0]) + 2 < rows.shape[0]) & (offsets < 0)
-    dts_shift = int(-offsets[shifting].min()) if shifting.any() else 0
-    dts_shift = min(dts_shift, 2 ** 31 - 1)  # INT_MIN is taken as INT_MIN + 1
-    counts, offsets = counts[valid], offsets[valid]
-    if counts.shape[0] == 0:
-        return None, 0
+    negative = offsets[:max(0, entries - 2)][valid[:max(0, entries - 2)]]  # the last two never shift
+    dts_shift = min(-int(negative.min()), 2 ** 31 - 1) if negative.size and negative.min() < 0 else 0
+    if not valid.all():
+        counts, offsets = counts[valid], offsets[valid]
+        if counts.shape[0] == 0:
+            return None, 0
+    total = int(counts.sum())
+    if total == count:  # the usual table: one offset per sample, nothing to cut or pad
+        return (offsets if entries == count else np.repeat(offsets, counts)), dts_shift
     # Expand up to `count` samples without letting a huge run count allocate: cut the runs.
     ends = np.minimum(np.cumsum(counts), count)
-    runs = np.diff(np.concatenate(([0], ends)))
-    per_sample = np.repeat(offsets, runs)
+    per_sample = np.repeat(offsets, np.diff(ends, prepend=0))
     if per_sample.shape[0] < count:  # samples past the table get offset 0
         per_sample = np.concatenate((per_sample, np.zeros(count - per_sample.shape[0], np.int64)))
     return per_sample, dts_shift
