@@ -37,3 +37,19 @@ def test_process_tree_sampler_sums_children():
     assert measured.returncode == 0
     assert measured.peak_processes >= 2
     assert measured.peak_rss_bytes > 120 * 2**20
+
+
+@needs_ffprobe
+def test_camera_harness_on_three_clips(tmp_path):
+    """bench/camera.py: B-frame clips joined from segments, indexed from their tables."""
+    from bench import camera
+
+    corpus, results = tmp_path / "corpus", tmp_path / "results"
+    assert camera.main(["--corpus", str(corpus), "--clips", "3", "--minutes", "0.1", "--looks", "3",
+                        "--segment-s", "2", "--size", "64x48", "--results", str(results)]) == 0
+    (path,) = results.glob("camera-*.json")
+    summary = json.loads(path.read_text())
+    assert summary["frame_count_source"] == {"index": 3}
+    names = {row["name"]: row for row in summary["results"]}
+    assert {row["frames"] for row in names.values()} == {3 * 180}, "every contender saw the same frames"
+    assert {"vs_ffprobe", "vs_bare_pyav_demux"} <= set(summary["ratios"])
