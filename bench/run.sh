@@ -5,6 +5,8 @@
 #   ./bench/run.sh throughput [ARGS]  # clipindex header/packets vs ffprobe and bare PyAV,
 #                                     # 3000 one-minute 30 fps clips (python -m bench.throughput --help)
 #   ./bench/run.sh large [ARGS]       # header tier vs ffprobe and bare PyAV on 15,000 such clips
+#   ./bench/run.sh camera [ARGS]      # 300 distinct 7.2-minute H.264 High B-frame + AAC clips, moov
+#                                     # at the end: clipindex vs ffprobe and bare PyAV (bench.camera)
 #   ./bench/run.sh boston [ARGS]      # 38,200 clips / 4,600 h at 1 fps: index + reconcile
 #   ./bench/run.sh slice [ARGS]       # 382 clips / 46 h at 30 fps
 #   ./bench/run.sh scale [ARGS]       # series of 1k, 4k, 16k clips (per-clip time, peak RSS)
@@ -26,6 +28,7 @@ case "$what" in
   throughput) exec "$PYTHON" -m bench.throughput "$@" ;;
   large) exec "$PYTHON" -m bench.throughput --name large-throughput --corpus bench/work/throughput-15000 \
            --clips 15000 --hours 250 --tiers header --repeat 2 --ffprobe-once "$@" ;;
+  camera) exec "$PYTHON" -m bench.camera "$@" ;;
   boston|slice) exec "$PYTHON" -m bench.scale "$what" "$@" ;;
   scale|series) exec "$PYTHON" -m bench.scale series "$@" ;;
   estimate) exec "$PYTHON" -m bench.estimate "$@" ;;
@@ -37,5 +40,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|boston|slice|scale|estimate|reconcile|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|all|clean [ARGS]" >&2; exit 2 ;;
 esac

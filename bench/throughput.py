@@ -96,7 +96,7 @@ def _check(measured: Measured, what: str) -> None:
 
 
 def run_clipindex(corpus: str, out_dir: str, tier: str, hash_mode: str, workers: int,
-                  isolation: str = "process", repo: Optional[str] = None) -> dict:
+                  isolation: str = "process", repo: Optional[str] = None, keep: bool = False) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     measured = run_measured([sys.executable, "-m", "pipeline", "index", "--input",
                              os.path.join(corpus, "clips", "**", "*.mp4"), "--output", out_dir,
@@ -112,7 +112,8 @@ def run_clipindex(corpus: str, out_dir: str, tier: str, hash_mode: str, workers:
                      {"tier": tier, "hash": hash_mode, "isolation": isolation, "errors": run["errors"],
                       "run_wall_s": run["wall_s"], "bytes_read": totals["bytes_read"],
                       "bytes_read_fraction": round(totals["bytes_read"] / max(totals["size_bytes"], 1), 4)})
-    shutil.rmtree(out_dir, ignore_errors=True)
+    if not keep:  # `keep`: the caller reads the index, then deletes it
+        shutil.rmtree(out_dir, ignore_errors=True)
     return row
 
 

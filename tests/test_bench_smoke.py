@@ -50,3 +50,17 @@ def test_reconcile_scale_harness_on_a_small_index(tmp_path):
     export = runs["export of 300 rows"]
     assert export["discrepancies"] == 180 and export["peak_rss_bytes"] > 0 and export["exit"] == 1
     assert "expected 300 = matched 120 + listed copies 0 + missing 180 + ambiguous 0" in export["identity"]
+@needs_ffprobe
+def test_camera_harness_on_three_clips(tmp_path):
+    """bench/camera.py: B-frame clips joined from segments, indexed from their tables."""
+    from bench import camera
+
+    corpus, results = tmp_path / "corpus", tmp_path / "results"
+    assert camera.main(["--corpus", str(corpus), "--clips", "3", "--minutes", "0.1", "--looks", "3",
+                        "--segment-s", "2", "--size", "64x48", "--results", str(results)]) == 0
+    (path,) = results.glob("camera-*.json")
+    summary = json.loads(path.read_text())
+    assert summary["frame_count_source"] == {"index": 3}
+    names = {row["name"]: row for row in summary["results"]}
+    assert {row["frames"] for row in names.values()} == {3 * 180}, "every contender saw the same frames"
+    assert {"vs_ffprobe", "vs_bare_pyav_demux"} <= set(summary["ratios"])

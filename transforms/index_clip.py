@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import struct
 import time
 import traceback
 from typing import Optional, Union
@@ -23,13 +22,14 @@ from transforms.av_open import open_media
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
 from transforms.devices import device_from_uri
-from transforms.mp4_index import SampleTable, read_moov, sample_table
+from transforms.mp4_table import FRAGMENTED_BUFFER_BYTES, looks_fragmented, read_moov, read_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, os_error_kind, sha256_of
 from transforms.probe import StreamFacts, probe
+from transforms.read_memory import ReadMemory
 from transforms.rotation import read_rotation_deg
 from transforms.sniff import is_still_image, looks_like_media, video_header_problem
 from transforms.thumbnails import ContactSheet
-from transforms.timeline import NO_TS, Timeline, from_index, from_packets
+from transforms.timeline import NO_TS, Timeline, from_index, from_packets, from_table
 from transforms.visual_qa import QaResult, SampleMode, analyze_reader
 
 
@@ -81,10 +81,10 @@ def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
                         f"indexed the first {size_bytes} bytes")
 
 
-def _open_container(reader) -> av.container.InputContainer:
+def _open_container(reader, buffer_bytes: int = FFMPEG_BUFFER_BYTES) -> av.container.InputContainer:
     try:
         # Any tag bytes (Latin-1, garbled): open_media replaces what is not UTF-8.
-        container = open_media(reader, buffer_size=FFMPEG_BUFFER_BYTES)
+        container = open_media(reader, buffer_size=buffer_bytes)
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
@@ -96,53 +96,20 @@ def _open_container(reader) -> av.container.InputContainer:
     return container
 
 
-def _read_moov(reader) -> Optional[bytes]:
-    """The moov payload of an MP4/MOV (sample table, track headers), read once per clip."""
-    # FFmpeg reads on from where it left the reader (PyAV does not seek before a read):
-    # put the position back so a later demux sees nothing of this.
-    position = reader.tell()
-    try:
-        return read_moov(reader)
-    finally:
-        reader.seek(position)
-
-
-def _mp4_sample_table(moov: Optional[bytes], stream) -> Optional[SampleTable]:
-    """The video track's sample table read from the moov, or None (then PyAV's index is used)."""
-    if moov is None:
-        return None
-    try:
-        table = sample_table(moov, stream.id)
-    except (ValueError, struct.error, IndexError, OverflowError):  # damaged: FFmpeg's index decides
-        return None
-    if not isinstance(table, SampleTable):
-        return None
-    # FFmpeg may have read a damaged track differently (refused a data reference or a sample
-    # description, found an edit list in a mangled box): then its index is the truth. Its
-    # length and its first and last entries are cheap to compare; reading all of them is
-    # what the table saves.
-    entries = stream.index_entries
-    count = table.dts.shape[0]
-    if count != len(entries):
-        return None
-    for i in (0, count - 1):
-        entry = entries[i]
-        if (entry.timestamp, entry.pos, entry.size, entry.flags) != (
-                int(table.dts[i]), int(table.pos[i]), int(table.size_bytes[i]), int(table.is_keyframe[i])):
-            return None
-    return table
-
-
-def _timeline(container, stream, facts: StreamFacts, file_size: int,
-              config: IndexConfig, warnings: list[str], moov: Optional[bytes]) -> tuple[Timeline, int]:
+def _timeline(container, stream, facts: StreamFacts, file_size: int, config: IndexConfig,
+              warnings: list[str], moov: Optional[bytes], reader) -> tuple[Timeline, int]:
     """Pick the tier; returns the timeline and how many index entries lie past EOF."""
     beyond_eof = 0
     if config.tier in ("auto", "header"):
-        timeline, verdict = from_index(stream, facts, file_size, _mp4_sample_table(moov, stream))
+        is_mp4 = facts.container.startswith("mov")
+        if is_mp4:  # MP4/MOV: the sample table (or fragment runs) turned into FFmpeg's packets
+            timeline, verdict = from_table(read_table(reader, stream, file_size, moov), file_size)
+        else:
+            timeline, verdict = from_index(stream, facts, file_size)
         beyond_eof = verdict.beyond_eof_count
         if timeline is not None:
-            return timeline, 0
-        if config.tier == "header":
+            return timeline, beyond_eof
+        if config.tier == "header" or is_mp4:
             warnings.append(f"header tier not usable ({verdict.reason}); used packets")
     return from_packets(container, stream), beyond_eof
 
@@ -193,7 +160,10 @@ def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, co
 def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
                      started: float) -> IndexedClip:
     warnings: list[str] = []
-    container = _open_container(reader)
+    memory = ReadMemory(reader)  # the moov FFmpeg reads at open is read once, not twice
+    header_tier = config.tier != "packets" and looks_fragmented(reader, file_size)
+    container = _open_container(memory, FRAGMENTED_BUFFER_BYTES if header_tier else FFMPEG_BUFFER_BYTES)
+    memory.stop_recording()
     with container:
         problem = video_header_problem(container, config.max_pixels)
         if problem is not None:
@@ -202,8 +172,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         stream = container.streams.video[0]
         # The packets tier needs only the track header from it (rotation): box headers are
         # walked then instead of reading the whole moov a second time.
-        moov = _read_moov(reader) if facts.container.startswith("mov") and config.tier != "packets" else None
-        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, moov)
+        moov = read_moov(memory) if facts.container.startswith("mov") and config.tier != "packets" else None
+        timeline, beyond_eof = _timeline(container, stream, facts, file_size, config, warnings, moov, memory)
+        memory.forget()
     if timeline.frame_count == 0:
         detail = f" ({timeline.read_error})" if timeline.read_error else ""
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")

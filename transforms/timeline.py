@@ -1,14 +1,18 @@
 """Per-frame timestamps of the video stream, by the cheapest honest tier.
 
-* `index`: the container's own sample table (`stream.index_entries`), read
-  without touching media data. Used only when it lists one entry per frame
-  (the header's frame count), every listed sample lies inside the bytes that
-  exist, and presentation order equals decode order (no B-frames), because the
-  index holds decode timestamps only.
+* `index`: the container's own tables, read without touching media data.
+  For MP4/MOV that is the sample table in the moov, or the run tables of a
+  fragmented file (transforms.mp4_table), turned into exactly the packets
+  FFmpeg demuxes: presentation and decode times (composition offsets, edit
+  list), sizes, positions, keyframe and discard flags, durations. For other
+  containers it is `stream.index_entries`, used only when it lists one entry
+  per frame (the header's frame count), every listed sample lies inside the
+  bytes that exist, and presentation order equals decode order (no B-frames),
+  because that index holds decode timestamps only.
 * `packets`: demux every video packet without decoding. Works for every
   container and reads what is really there, so it is the truth for truncated
   files and for containers whose index is partial (MKV/WebM cues) or absent
-  (MPEG-TS, fragmented MP4).
+  (MPEG-TS).
 
 Both tiers keep samples that an edit list hides (FFmpeg flags them
 "discard"; they are stored, demuxed and counted by ffprobe, but never shown),
@@ -20,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import operator
-from typing import Optional
+from typing import Optional, Union
 
 import av
 import numpy as np
@@ -97,28 +101,47 @@ def judge_index(facts: StreamFacts, entry_count: int, last_byte: int, file_size:
     return IndexVerdict(True, "complete index")
 
 
-def from_index(stream, facts: StreamFacts, file_size: int,
-               table: Optional[SampleTable] = None) -> tuple[Optional[Timeline], IndexVerdict]:
-    """The index tier; returns (None, verdict) when the index cannot be trusted.
+def from_table(table: Union[SampleTable, str], file_size: int) -> tuple[Optional[Timeline], IndexVerdict]:
+    """The index tier from an MP4 table (transforms.mp4_table), or why not (a str reason).
 
-    `table`: the MP4 sample table read straight from the moov (transforms.mp4_index),
-    which is FFmpeg's index without the per-entry Python objects.
+    A stored table that lists samples past the end of the file is refused (the file was
+    cut: demuxing tells what remains). Fragment tables arrive already cut at the end of
+    the file, with the count of samples lost, so a cut fragmented file stays on this tier.
     """
-    if table is not None:
-        timestamps, positions, sizes, keys = table.dts, table.pos, table.size_bytes, table.is_keyframe
-        discard = np.zeros(0, bool)  # mp4_index declines every edit list that hides samples
-    else:
-        entries = stream.index_entries
-        if len(entries) == 0:
-            return None, judge_index(facts, 0, 0, file_size, 0)
-        timestamps, positions, sizes, keys, discard = _entry_arrays(entries)
+    if isinstance(table, str):
+        return None, IndexVerdict(False, table)
+    beyond = table.beyond_eof_count
+    if not beyond:
+        beyond = int(np.count_nonzero(table.pos + table.size_bytes > file_size))
+        if beyond:
+            return None, IndexVerdict(False, "index lists samples beyond the end of the file", beyond)
+    timeline = Timeline(
+        source="index",
+        pts=table.pts,
+        dts=table.dts,
+        is_keyframe=table.is_keyframe,
+        size_bytes=table.size_bytes.astype(np.int32),
+        pos=table.pos,
+        duration=table.duration,
+        corrupt_packet_count=table.corrupt_count,
+        beyond_eof_count=beyond,
+        is_discard=table.is_discard,
+    )
+    return timeline, IndexVerdict(True, table.source_note, beyond)
+
+
+def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Timeline], IndexVerdict]:
+    """The index tier from PyAV's index entries; returns (None, verdict) when they cannot be trusted."""
+    entries = stream.index_entries
+    if len(entries) == 0:
+        return None, judge_index(facts, 0, 0, file_size, 0)
+    timestamps, positions, sizes, keys, discard = _entry_arrays(entries)
     positions = positions + _CHUNK_HEADER_BYTES.get(facts.container, 0)
     ends = positions + sizes
     beyond = int(np.count_nonzero(ends > file_size))
     verdict = judge_index(facts, timestamps.shape[0], int(ends.max()), file_size, beyond)
     if not verdict.usable:
         return None, verdict
-    durations = np.zeros_like(timestamps)
     timeline = Timeline(
         source="index",
         pts=timestamps,
@@ -126,7 +149,7 @@ def from_index(stream, facts: StreamFacts, file_size: int,
         is_keyframe=keys,
         size_bytes=sizes.astype(np.int32),
         pos=positions,
-        duration=durations,
+        duration=np.zeros_like(timestamps),
         is_discard=discard if discard.any() else None,
     )
     return timeline, verdict
