@@ -32,6 +32,7 @@ from operator import attrgetter
 
 CHUNK_CLIPS = 128  # clips per Parquet file in the bare PyAV loop (~230k frame rows)
 _ENTRY_FIELDS = attrgetter("timestamp", "pos", "size", "flags")
+_NO_TS = -(2**63)  # FFmpeg's AV_NOPTS_VALUE
 
 
 def read_list(path: str) -> list[str]:
@@ -91,9 +92,10 @@ def _pyav_arrays(path: str, tier: str):
         else:
             packets = [(p.pts, p.dts, p.pos, p.size, p.is_keyframe)
                        for p in container.demux(stream) if p.size]
-            pts = np.array([p[0] for p in packets], dtype=np.int64)
-            dts = np.array([p[1] for p in packets], dtype=np.int64)
-            pos = np.array([p[2] for p in packets], dtype=np.int64)
+            # MKV leaves the first B-frame packets' dts unset, AVI every pts: None -> NO_TS.
+            pts = np.array([_NO_TS if p[0] is None else p[0] for p in packets], dtype=np.int64)
+            dts = np.array([_NO_TS if p[1] is None else p[1] for p in packets], dtype=np.int64)
+            pos = np.array([-1 if p[2] is None else p[2] for p in packets], dtype=np.int64)
             sizes = np.array([p[3] for p in packets], dtype=np.int64)
             keys = np.array([p[4] for p in packets], dtype=bool)
     order = np.argsort(pts, kind="stable")
@@ -155,10 +157,10 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
     return len(paths), table.num_rows, duration_s, errors
 
 
-def run_pyav(paths: list[str], workers: int, tier: str, out_dir: str) -> dict:
+def run_pyav(paths: list[str], workers: int, tier: str, out_dir: str, chunk_clips: int = CHUNK_CLIPS) -> dict:
     os.makedirs(out_dir, exist_ok=True)
-    chunks = [(n, paths[i:i + CHUNK_CLIPS], tier, out_dir)
-              for n, i in enumerate(range(0, len(paths), CHUNK_CLIPS))]
+    chunks = [(n, paths[i:i + chunk_clips], tier, out_dir)
+              for n, i in enumerate(range(0, len(paths), chunk_clips))]
     totals = {"clips": 0, "frames": 0, "total_duration_s": 0.0, "errors": 0}
     with multiprocessing.Pool(workers) as pool:
         for clips, frames, seconds, errors in pool.imap_unordered(pyav_chunk, chunks):
@@ -176,6 +178,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tier", choices=("header", "packets"), default="header")
     parser.add_argument("--output", help="Parquet output folder (pyav)")
+    parser.add_argument("--chunk-clips", type=int, default=CHUNK_CLIPS,
+                        help="clips per Parquet file and per task (pyav); fewer than clips/workers "
+                             "leaves a worker idle")
     args = parser.parse_args(argv)
     paths = read_list(args.list)
     if args.kind == "ffprobe":
@@ -183,7 +188,7 @@ def main(argv=None) -> int:
     else:
         if not args.output:
             parser.error("pyav needs --output")
-        result = run_pyav(paths, args.workers, args.tier, args.output)
+        result = run_pyav(paths, args.workers, args.tier, args.output, args.chunk_clips)
     print(json.dumps(result))
     return 0
 

@@ -133,6 +133,7 @@ class ClipRecord:
     qa_frozen_s: Optional[float] = None
     qa_blurry_s: Optional[float] = None
     duplicate_of: Optional[str] = None
+    video_stream_count: Optional[int] = None  # real video streams in the file (cover art not counted)
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
@@ -64,6 +64,7 @@ CLIPS_SCHEMA = pa.schema(
         ("qa_frozen_s", pa.float64()),
         ("qa_blurry_s", pa.float64()),
         ("duplicate_of", pa.string()),
+        ("video_stream_count", pa.int32()),
     ],
     metadata=_META,
 )
