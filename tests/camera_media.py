@@ -13,7 +13,7 @@ import os
 import shutil
 import struct
 from typing import Optional
-from bench.camera_corpus import RECIPES, make_clip
+from bench.camera_corpus import RECIPES, make_clip, run_ffmpeg
 
 # Cases whose `frame_count_source = index` needs the sample-table reader of branch i12a
 # (ctts, edit lists, fragment run tables); until it lands they fall back to packets.
@@ -171,3 +171,61 @@ def _inner_types(data: bytes, start: int, end: int) -> set[bytes]:
 
 def free_bytes(folder: str) -> int:
     return shutil.disk_usage(folder).free
+
+
+# ---- long clips, several video streams, cover art, camera clocks never set -----------
+
+def make_long_clip(path: str, frames: int, rate: int = 100) -> str:
+    """A clip of `frames` tiny frames, cheaply: one second encoded once, then stream-copied
+    over and over (ffmpeg shifts each copy's timestamps)."""
+    segment = f"{path}.segment.mkv"
+    run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size=32x32:rate={rate}:duration=1", "-c:v", "libx264",
+                "-preset", "ultrafast", "-bf", "0", "-g", str(rate), segment])
+    run_ffmpeg(["-stream_loop", "-1", "-i", segment, "-frames:v", str(frames), "-c", "copy", path])
+    os.remove(segment)
+    return path
+
+
+def make_two_angle_clip(path: str, default: Optional[int]) -> str:
+    """Two video streams (a 160x120 30 fps main view, a 96x64 15 fps second angle, with
+    different keyframe counts), `default` (0, 1 or None) the one marked default."""
+    flags = ["-disposition:v:0", "default" if default == 0 else "0",
+             "-disposition:v:1", "default" if default == 1 else "0"]
+    encoded = f"{path}.encoded{os.path.splitext(path)[1]}"
+    run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=2",
+                "-f", "lavfi", "-i", "testsrc=size=96x64:rate=15:duration=3",
+                "-map", "0", "-map", "1", "-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "10",
+                encoded])
+    # The second angle is mounted sideways (MP4/MOV keep this in its track matrix).
+    run_ffmpeg(["-i", encoded, "-map", "0", "-c", "copy", *flags, "-metadata:s:v:1", "rotate=90", path])
+    os.remove(encoded)
+    return path
+
+
+def add_cover_art(source: str, path: str, keep_video: bool = True) -> str:
+    """`source` with a PNG cover picture (disposition attached_pic); without its video when
+    `keep_video` is false (an audio file with cover art)."""
+    cover = f"{path}.cover.png"
+    run_ffmpeg(["-f", "lavfi", "-i", "color=red:size=64x64", "-frames:v", "1", cover])
+    maps = ["-map", "0"] if keep_video else ["-map", "0:a"]
+    picture = 1 if keep_video else 0
+    run_ffmpeg(["-i", source, "-i", cover, *maps, "-map", "1", "-c", "copy", "-c:v:" + str(picture), "png",
+                f"-disposition:v:{picture}", "attached_pic", path])
+    os.remove(cover)
+    return path
+
+
+def set_mp4_times(source: str, path: str, seconds_since_1904: int) -> str:
+    """Copy an MP4 with every mvhd/tkhd/mdhd creation and modification time set to this value
+    (version-0 boxes), as a camera whose clock was never set writes them."""
+    with open(source, "rb") as handle:
+        data = bytearray(handle.read())
+    for box in (b"mvhd", b"tkhd", b"mdhd"):
+        at = data.find(box)
+        while at > 0:
+            if data[at + 4] == 0:  # version 0: 32-bit times after version/flags
+                data[at + 8:at + 16] = struct.pack(">II", seconds_since_1904, seconds_since_1904)
+            at = data.find(box, at + 4)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return path
