@@ -75,12 +75,17 @@ def run_ffprobe(paths: list[str], workers: int) -> dict:
 
 # ---------------------------------------------------------------- bare PyAV loop
 
-def _pyav_arrays(path: str, tier: str):
+def _pyav_arrays(path: str, tier: str, discard_others: bool = False):
     import av
+    import av.stream
     import numpy as np
 
     with av.open(path) as container:
         stream = container.streams.video[0]
+        if discard_others:  # what clipindex's packets tier does: FFmpeg skips the other streams
+            for other in container.streams:
+                if other.index != stream.index:
+                    other.discard = av.stream.Discard.all
         tb = stream.time_base
         if tier == "header":
             # The fastest plain-PyAV read we know (the one clipindex uses too).
@@ -102,7 +107,7 @@ def _pyav_arrays(path: str, tier: str):
     return tb, pts[order], dts[order], pos[order], sizes[order], keys[order]
 
 
-def _pyav_batch(path: str, tier: str):
+def _pyav_batch(path: str, tier: str, discard_others: bool = False):
     import hashlib
 
     import numpy as np
@@ -110,7 +115,7 @@ def _pyav_batch(path: str, tier: str):
 
     from schemas import FRAMES_SCHEMA
 
-    tb, pts, dts, pos, sizes, keys = _pyav_arrays(path, tier)
+    tb, pts, dts, pos, sizes, keys = _pyav_arrays(path, tier, discard_others)
     count = pts.shape[0]
     clip_id = hashlib.sha1(path.encode()).hexdigest()[:16]
     scale = tb.numerator / tb.denominator
@@ -130,7 +135,7 @@ def _pyav_batch(path: str, tier: str):
     return pa.RecordBatch.from_arrays(columns, schema=FRAMES_SCHEMA), duration_s
 
 
-def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, int]:
+def pyav_chunk(task: tuple[int, list[str], str, str, bool]) -> tuple[int, int, float, int]:
     """Index one chunk of clips into one Parquet file: (clips, frames, duration_s, errors)."""
     import av
     import av.logging
@@ -140,11 +145,11 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
     from schemas import FRAMES_SCHEMA, parquet_options
 
     av.logging.set_level(None)
-    number, paths, tier, out_dir = task
+    number, paths, tier, out_dir, discard_others = task
     batches, duration_s, errors = [], 0.0, 0
     for path in paths:
         try:
-            batch, seconds = _pyav_batch(path, tier)
+            batch, seconds = _pyav_batch(path, tier, discard_others)
         except (av.FFmpegError, IndexError):
             errors += 1
             continue
@@ -157,9 +162,10 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
     return len(paths), table.num_rows, duration_s, errors
 
 
-def run_pyav(paths: list[str], workers: int, tier: str, out_dir: str, chunk_clips: int = CHUNK_CLIPS) -> dict:
+def run_pyav(paths: list[str], workers: int, tier: str, out_dir: str, chunk_clips: int = CHUNK_CLIPS,
+             discard_others: bool = False) -> dict:
     os.makedirs(out_dir, exist_ok=True)
-    chunks = [(n, paths[i:i + chunk_clips], tier, out_dir)
+    chunks = [(n, paths[i:i + chunk_clips], tier, out_dir, discard_others)
               for n, i in enumerate(range(0, len(paths), chunk_clips))]
     totals = {"clips": 0, "frames": 0, "total_duration_s": 0.0, "errors": 0}
     with multiprocessing.Pool(workers) as pool:
@@ -181,6 +187,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk-clips", type=int, default=CHUNK_CLIPS,
                         help="clips per Parquet file and per task (pyav); fewer than clips/workers "
                              "leaves a worker idle")
+    parser.add_argument("--discard-others", action="store_true",
+                        help="packets tier: set every other stream to discard=all first (as clipindex does)")
     args = parser.parse_args(argv)
     paths = read_list(args.list)
     if args.kind == "ffprobe":
@@ -188,7 +196,7 @@ def main(argv=None) -> int:
     else:
         if not args.output:
             parser.error("pyav needs --output")
-        result = run_pyav(paths, args.workers, args.tier, args.output, args.chunk_clips)
+        result = run_pyav(paths, args.workers, args.tier, args.output, args.chunk_clips, args.discard_others)
     print(json.dumps(result))
     return 0
 

@@ -174,10 +174,13 @@ def _timeline(container, stream, facts: StreamFacts, file_size: int,
 
 
 def _expected_packets(facts: StreamFacts, file_size: int) -> Optional[int]:
-    """How many packets to make room for: the header's count, never more than the bytes allow."""
-    if facts.header_frame_count is None:
-        return None
-    return min(facts.header_frame_count, file_size // 16)
+    """How many packets to make room for: the header's count, else its duration at the
+    nominal rate plus 10 %, never more than one per 8 bytes of the file."""
+    expected = facts.header_frame_count
+    claimed_s = facts.container_duration_s
+    if expected is None and claimed_s and facts.rate:
+        expected = int(claimed_s * float(facts.rate) * 1.1) + 64
+    return None if expected is None else min(expected, file_size // 8)
 
 
 def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, cont: Continuity,

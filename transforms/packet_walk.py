@@ -63,32 +63,45 @@ def _chunk_array(rows: list[tuple]) -> np.ndarray:
     return values.reshape(len(rows), len(_FIELDS))
 
 
+# Where each field goes: its own array of its own type (a 4-hour clip: ~38 bytes a packet).
+_COLUMN_TYPES = {_PTS: np.int64, _DTS: np.int64, _POS: np.int64, _DURATION: np.int64, _SIZE: np.int32,
+                 _KEY: np.bool_, _DISCARD: np.bool_}
+
+
 class _Columns:
-    """One int64 row per field, filled a chunk at a time; grows by half when a clip is longer
-    than expected, so a good `expected` (the header's frame count) means one allocation."""
+    """One array per field, filled a chunk at a time. Sized once from `expected` (the
+    header's count, or its duration at the nominal rate); grows by half if a clip holds
+    more. Space reserved but never filled is never touched, so it costs no memory."""
 
     def __init__(self, expected: Optional[int]):
-        self.values = np.empty((len(_FIELDS), max(expected or 0, CHUNK_PACKETS)), np.int64)
+        capacity = max(expected or 0, CHUNK_PACKETS)
+        self.arrays = {field: np.empty(capacity, kind) for field, kind in _COLUMN_TYPES.items()}
         self.count = 0
+        self.corrupt = 0
 
     def add(self, chunk: np.ndarray) -> None:
         end = self.count + chunk.shape[0]
-        if end > self.values.shape[1]:
-            grown = np.empty((len(_FIELDS), max(end, self.values.shape[1] * 3 // 2)), np.int64)
-            grown[:, :self.count] = self.values[:, :self.count]
-            self.values = grown
-        self.values[:, self.count:end] = chunk.T
+        capacity = next(iter(self.arrays.values())).shape[0]
+        if end > capacity:
+            grown = max(end, capacity * 3 // 2)
+            for field, array in self.arrays.items():
+                self.arrays[field] = np.empty(grown, array.dtype)
+                self.arrays[field][:self.count] = array[:self.count]
+        for field, array in self.arrays.items():
+            array[self.count:end] = chunk[:, field]
+        self.corrupt += int(np.count_nonzero(chunk[:, _CORRUPT]))
         self.count = end
 
     def field(self, index: int) -> np.ndarray:
-        return self.values[index, :self.count]  # a contiguous view: no copy
+        return self.arrays[index][:self.count]  # a view: no copy
 
 
 def from_packets(container: av.container.InputContainer, stream,
                  expected_packets: Optional[int] = None) -> Timeline:
     """Every video packet that can be read, in decode order.
 
-    `expected_packets`: how many the header promises, if it says (sizes the arrays once).
+    `expected_packets`: how many the header promises or its duration implies (sizes the
+    arrays once; a wrong guess costs a copy or untouched address space, never a wrong row).
     """
     discard_other_streams(container, stream)
     stopped = _Stopped()
@@ -100,16 +113,16 @@ def from_packets(container: av.container.InputContainer, stream,
     pos, duration = columns.field(_POS), columns.field(_DURATION)
     pos[pos == NO_TS] = -1
     duration[duration == NO_TS] = 0
-    discard = columns.field(_DISCARD) != 0
+    discard = columns.field(_DISCARD)
     return Timeline(
         source="packets",
         pts=columns.field(_PTS),
         dts=columns.field(_DTS),
-        is_keyframe=columns.field(_KEY) != 0,
-        size_bytes=columns.field(_SIZE).astype(np.int32),
+        is_keyframe=columns.field(_KEY),
+        size_bytes=columns.field(_SIZE),
         pos=pos,
         duration=duration,
-        corrupt_packet_count=int(np.count_nonzero(columns.field(_CORRUPT))),
+        corrupt_packet_count=columns.corrupt,
         read_error=stopped.read_error,
         is_discard=discard if discard.any() else None,
     )
