@@ -12,9 +12,11 @@ needed. `seed` changes the picture (lavfi noise seed and test pattern), so
 clips of the same recipe are different footage; the same arguments give the
 same clip.
 
-`over_4gib` is not a recipe but `make_large_clip`: a clip past 4 GiB, built by
-stream-copying one short, very high bit-rate intra segment until it is big
-enough (so the muxer writes `co64` and a 64-bit `mdat` size).
+A clip past 4 GiB is not a recipe but `make_large_clip`: one short, very high
+bit-rate intra segment stream-copied until the file is big enough (so the
+muxer writes `co64` and a 64-bit `mdat` size).
+
+    python -m bench.camera_corpus OUT_DIR --recipe bodycam_moov_at_end --clips 3 --duration-s 432
 """
 
 from __future__ import annotations
@@ -183,3 +185,28 @@ def make_large_clip(path: str, min_bytes: int = (4 << 30) + (64 << 20), size: st
         loops = -(-min_bytes // os.path.getsize(segment))
         run_ffmpeg(["-stream_loop", str(loops), "-i", segment, "-c", "copy", path], timeout_s=1800)
     return path
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.camera_corpus",
+                                     description="Write camera-shaped clips of one recipe (distinct seeds).")
+    parser.add_argument("out_dir")
+    parser.add_argument("--recipe", required=True, choices=sorted(RECIPES))
+    parser.add_argument("--clips", type=int, default=1)
+    parser.add_argument("--duration-s", type=float, default=60.0)
+    parser.add_argument("--size", default="320x180")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    recipe = RECIPES[args.recipe]
+    for number in range(args.clips):
+        path = os.path.join(args.out_dir, f"{recipe.name}-{number:05d}.{recipe.ext}")
+        make_clip(path, recipe, args.duration_s, args.size, args.seed + number)
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -37,3 +37,29 @@ def test_process_tree_sampler_sums_children():
     assert measured.returncode == 0
     assert measured.peak_processes >= 2
     assert measured.peak_rss_bytes > 120 * 2**20
+
+
+@needs_ffprobe
+def test_packets_harness_on_two_mkv_clips(tmp_path):
+    from bench import packets
+
+    assert packets.main(["--containers", "mkv", "--clips", "2", "--minutes", "0.05", "--bases", "1",
+                         "--repeat", "1", "--work", str(tmp_path / "work"), "--results", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("packets-*.json")
+    (mkv,) = json.loads(path.read_text())["containers"]
+    names = {row["name"] for row in mkv["results"]}
+    assert names == {"clipindex auto", packets.BARE, packets.BARE_DISCARD}
+    assert mkv["frame_count_sources"] == {"packets": 1}
+    assert mkv["vs_bare"] > 0 and mkv["vs_bare_discarding"] > 0
+
+
+@needs_ffprobe
+def test_long_clips_harness(tmp_path):
+    from bench import long_clips
+
+    assert long_clips.main(["--kinds", "mkv", "--hours", "0.002", "--short-minutes", "0.05",
+                            "--work", str(tmp_path / "work"), "--results", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("long-clips-*.json")
+    rows = json.loads(path.read_text())["rows"]
+    assert [row["frames"] for row in rows] == [90, 216]
+    assert all(row["peak_rss_bytes"] >= row["rss_before_bytes"] > 0 for row in rows)

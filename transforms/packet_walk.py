@@ -26,7 +26,7 @@ import numpy as np
 
 from transforms.timeline import NO_TS, Timeline
 
-CHUNK_PACKETS = 8192  # ~0.5 MB of int64 per chunk: big enough to amortize, small against a clip
+CHUNK_PACKETS = 1024  # packets per conversion: a chunk with an unset field (None) takes the slow path alone
 _FIELDS = ("size", "pts", "dts", "pos", "duration", "is_keyframe", "is_discard", "is_corrupt")
 _SIZE, _PTS, _DTS, _POS, _DURATION, _KEY, _DISCARD, _CORRUPT = range(len(_FIELDS))
 _READ_FIELDS = operator.attrgetter(*_FIELDS)
