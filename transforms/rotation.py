@@ -55,17 +55,24 @@ def _handler(reader: BinaryIO, trak: tuple[int, int]) -> Optional[bytes]:
     return reader.read(4)
 
 
-def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
+def _tkhd(reader: BinaryIO, trak: tuple[int, int]) -> Optional[tuple[int, int]]:
+    """(payload start, version) of the track header, or None."""
     tkhd = _child(reader, *trak, b"tkhd")
     if not tkhd:
         return None
     reader.seek(tkhd[0])
     version = reader.read(1)
-    if not version:
+    return (tkhd[0], version[0]) if version else None
+
+
+def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
+    tkhd = _tkhd(reader, trak)
+    if not tkhd:
         return None
+    start, version = tkhd
     # version/flags, times, track id, reserved, duration, reserved, layer..volume
-    skip = 3 + (32 if version[0] == 1 else 20) + 8 + 8
-    reader.seek(tkhd[0] + 1 + skip)
+    skip = 3 + (32 if version == 1 else 20) + 8 + 8
+    reader.seek(start + 1 + skip)
     raw = reader.read(36)
     if len(raw) < 36:
         return None
@@ -78,14 +85,11 @@ def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
 
 
 def _track_id(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
-    tkhd = _child(reader, *trak, b"tkhd")
+    tkhd = _tkhd(reader, trak)
     if not tkhd:
         return None
-    reader.seek(tkhd[0])
-    version = reader.read(1)
-    if not version:
-        return None
-    reader.seek(tkhd[0] + 4 + (16 if version[0] == 1 else 8))  # version/flags, creation/modification
+    start, version = tkhd
+    reader.seek(start + 4 + (16 if version == 1 else 8))  # version/flags, creation/modification
     raw = reader.read(4)
     return struct.unpack(">I", raw)[0] if len(raw) == 4 else None
 
