@@ -22,12 +22,12 @@ from transforms.claims import header_warnings, hidden_frames_warning, is_truncat
 from transforms.continuity import Continuity, measure
 from transforms.frame_pieces import FramePieces
 from transforms.mp4_index import SampleTable, read_moov, sample_table
-from transforms.media_io import BlockCacheReader, InputProblem, file_size_now, is_remote, open_input, sha256_of
-from transforms.packet_walk import from_packets
+from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, sha256_of
+from transforms.packet_walk import expected_packets, from_packets
 from transforms.probe import StreamFacts, probe
 from transforms.rotation import read_rotation_deg
-from transforms.sniff import STREAMING_SNIFF_BYTES, is_still_image, is_streaming_container, looks_like_media
-from transforms.sniff import video_header_problem
+from transforms.read_size import ffmpeg_buffer_bytes
+from transforms.sniff import is_still_image, looks_like_media, video_header_problem
 from transforms.stream_choice import choose_video_stream
 from transforms.thumbnails import ContactSheet, thumbnail_path
 from transforms.timeline import Timeline, from_index
@@ -54,13 +54,6 @@ class IndexedClip:
 
 
 IndexResult = Union[IndexedClip, ErrorRecord]
-# FFmpeg's read size. PyAV's default (32 KiB) is ~8 % of a one-minute 160x120
-# clip, when the header tier needs only the moov and one packet (~16 KiB).
-FFMPEG_BUFFER_BYTES = 16 * 1024
-# Containers that are always demuxed to the end (MKV/WebM, MPEG-TS, MPEG-PS) are read
-# in larger pieces: each read is a call into Python, and at 16 KiB those calls cost ~10 %
-# of a one-minute MKV's indexing time.
-STREAMING_BUFFER_BYTES = 256 * 1024
 
 
 def clip_id_for(uri: str) -> str:
@@ -95,22 +88,11 @@ def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
                         f"indexed the first {size_bytes} bytes")
 
 
-def _buffer_bytes(reader) -> int:
-    """FFmpeg's read size for this file, from its first bytes (see STREAMING_BUFFER_BYTES)."""
-    if isinstance(reader, BlockCacheReader):
-        return FFMPEG_BUFFER_BYTES  # remote reads come from cached blocks whatever FFmpeg asks
-    counted = reader.bytes_read
-    head = reader.read(STREAMING_SNIFF_BYTES)
-    reader.seek(0)
-    reader.bytes_read = counted  # FFmpeg reads these bytes next: count them once
-    return STREAMING_BUFFER_BYTES if is_streaming_container(head) else FFMPEG_BUFFER_BYTES
-
-
 def _open_container(reader) -> av.container.InputContainer:
     try:
         # Cameras write tags in Latin-1 and damage garbles them: a bad tag must
         # not make a readable clip unreadable, so undecodable bytes are replaced.
-        container = av.open(reader, mode="r", buffer_size=_buffer_bytes(reader), metadata_errors="replace")
+        container = av.open(reader, mode="r", buffer_size=ffmpeg_buffer_bytes(reader), metadata_errors="replace")
     except av.FFmpegError as exc:
         reader.seek(0)
         kind = "corrupt" if looks_like_media(reader.read(512)) else "not_media"
@@ -170,17 +152,7 @@ def _timeline(container, stream, facts: StreamFacts, file_size: int,
             return timeline, 0
         if config.tier == "header":
             warnings.append(f"header tier not usable ({verdict.reason}); used packets")
-    return from_packets(container, stream, _expected_packets(facts, file_size)), beyond_eof
-
-
-def _expected_packets(facts: StreamFacts, file_size: int) -> Optional[int]:
-    """How many packets to make room for: the header's count, else its duration at the
-    nominal rate plus 10 %, never more than one per 8 bytes of the file."""
-    expected = facts.header_frame_count
-    claimed_s = facts.container_duration_s
-    if expected is None and claimed_s and facts.rate:
-        expected = int(claimed_s * float(facts.rate) * 1.1) + 64
-    return None if expected is None else min(expected, file_size // 8)
+    return from_packets(container, stream, expected_packets(facts, file_size)), beyond_eof
 
 
 def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, cont: Continuity,

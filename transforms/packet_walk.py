@@ -24,6 +24,7 @@ import av
 import av.stream
 import numpy as np
 
+from transforms.probe import StreamFacts
 from transforms.timeline import NO_TS, Timeline
 
 CHUNK_PACKETS = 1024  # packets per conversion: a chunk with an unset field (None) takes the slow path alone
@@ -94,6 +95,16 @@ class _Columns:
 
     def field(self, index: int) -> np.ndarray:
         return self.arrays[index][:self.count]  # a view: no copy
+
+
+def expected_packets(facts: StreamFacts, file_size: int) -> Optional[int]:
+    """How many packets to make room for: the header's count, else its duration at the
+    nominal rate plus 10 %, never more than one per 8 bytes of the file."""
+    expected = facts.header_frame_count
+    claimed_s = facts.container_duration_s
+    if expected is None and claimed_s and facts.rate:
+        expected = int(claimed_s * float(facts.rate) * 1.1) + 64
+    return None if expected is None else min(expected, file_size // 8)
 
 
 def from_packets(container: av.container.InputContainer, stream,

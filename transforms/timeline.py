@@ -5,7 +5,7 @@
   (the header's frame count), every listed sample lies inside the bytes that
   exist, and presentation order equals decode order (no B-frames), because the
   index holds decode timestamps only.
-* `packets`: demux every video packet without decoding. Works for every
+* `packets`: demux every video packet without decoding (transforms.packet_walk). Works for every
   container and reads what is really there, so it is the truth for truncated
   files and for containers whose index is partial (MKV/WebM cues) or absent
   (MPEG-TS, fragmented MP4).
