@@ -22,7 +22,12 @@ time counts:
   stream set to `discard = all` first, as clipindex does.
 
 The ratio is clipindex's throughput over the bare loop's (>= 0.8 is the
-goal). Results: bench/results/packets-<stamp>.json.
+goal). A whole run also pays fixed costs the bare loop does not (importing
+Beam, starting the pipeline and the isolated readers: ~3 s of CPU), so beside
+it, the per-clip work alone: CPU time per clip of clipindex's reader
+(`index_file` and sending its rows as the isolated child does) against the two
+bare loops, in one process, on `--per-clip N` clips, best of 3 interleaved.
+Results: bench/results/packets-<stamp>.json.
 """
 
 from __future__ import annotations
@@ -40,9 +45,34 @@ import time
 
 from bench.camera_corpus import RECIPES, make_clip, run_ffmpeg
 from bench.measure import load_average, machine
-from bench.throughput import RESULTS_DIR, WORK_DIR, best, run_baseline, run_clipindex
+from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, best, env, run_baseline, run_clipindex
 
 CONTAINERS = ("mkv", "ts", "avi", "webm")
+# Per-clip CPU, in a process of its own (cwd = this checkout): clipindex's reader vs the bare loops.
+_PER_CLIP = r"""
+import json, os, sys, time
+import av
+from bench.baselines import _pyav_batch
+from schemas import FileInfo, IndexConfig
+from transforms.index_clip import index_file
+from transforms.isolation import _send_result
+
+av.logging.set_level(None)
+paths = sys.argv[1:]
+config = IndexConfig(tier="auto", hash="none", isolation="none")
+sink = open(os.devnull, "wb", buffering=0)
+runs = {"clipindex reader": lambda p: _send_result(sink, index_file(FileInfo(p, None, None), config)),
+        "bare": lambda p: _pyav_batch(p, "packets", False),
+        "bare, others discarded": lambda p: _pyav_batch(p, "packets", True)}
+best = {}
+for _ in range(3):
+    for name, run in runs.items():
+        started = time.process_time()
+        for path in paths:
+            run(path)
+        best[name] = min(best.get(name, 1e9), time.process_time() - started)
+print(json.dumps({name: round(cpu_s / len(paths) * 1000, 1) for name, cpu_s in best.items()}))
+"""
 BARE = "bare PyAV packets"
 BARE_DISCARD = "bare PyAV packets, others discarded"
 
@@ -126,6 +156,7 @@ def bench_container(args, container: str) -> dict:
     if len(frames) != 1:
         raise SystemExit(f"{container}: contenders saw different frame counts {frames}")
     sources = frame_count_sources(folder)
+    per_clip = per_clip_cpu_ms(paths[:args.per_clip]) if args.per_clip else None
     return {
         "container": container,
         "corpus": {**params, "files": len(paths), "bytes": sum(os.path.getsize(p) for p in paths)},
@@ -133,7 +164,14 @@ def bench_container(args, container: str) -> dict:
         "results": list(results.values()),
         "vs_bare": round(ours["clips_per_s"] / results[BARE]["clips_per_s"], 3),
         "vs_bare_discarding": round(ours["clips_per_s"] / results[BARE_DISCARD]["clips_per_s"], 3),
+        "per_clip_cpu_ms": per_clip,
     }
+
+
+def per_clip_cpu_ms(paths: list[str]) -> dict:
+    done = subprocess.run([sys.executable, "-c", _PER_CLIP, *paths], capture_output=True, text=True,
+                          check=True, cwd=REPO, env=env())
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def frame_count_sources(folder: str) -> dict:
@@ -144,7 +182,7 @@ def frame_count_sources(folder: str) -> dict:
             "r = index_file(FileInfo(sys.argv[1], None, None), IndexConfig(hash='none', isolation='none')); "
             "print(json.dumps({r.clip.frame_count_source: 1}))")
     done = subprocess.run([sys.executable, "-c", code, first], capture_output=True, text=True, check=True,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                          cwd=REPO, env=env())
     return json.loads(done.stdout)
 
 
@@ -160,6 +198,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="best of N, interleaved (default 2)")
     parser.add_argument("--work", default=WORK_DIR, help="corpora and scratch (default bench/work)")
     parser.add_argument("--results", default=RESULTS_DIR)
+    parser.add_argument("--per-clip", type=int, default=6, metavar="N",
+                        help="also measure per-clip CPU in one process on N clips (0: skip)")
     parser.add_argument("--delete-corpus", action="store_true", help="delete each corpus after its run")
     args = parser.parse_args(argv)
     containers = [c for c in args.containers.split(",") if c]
@@ -178,8 +218,8 @@ def main(argv=None) -> int:
     path = os.path.join(args.results, f"packets-{dt.datetime.now().strftime('%Y%m%dT%H%M%S')}.json")
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(summary, handle, indent=2)
-    print(json.dumps({c["container"]: {"vs_bare": c["vs_bare"], "vs_bare_discarding": c["vs_bare_discarding"]}
-                      for c in summary["containers"]}))
+    print(json.dumps({c["container"]: {"vs_bare": c["vs_bare"], "vs_bare_discarding": c["vs_bare_discarding"],
+                                       "per_clip_cpu_ms": c["per_clip_cpu_ms"]} for c in summary["containers"]}))
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -44,13 +44,15 @@ def test_packets_harness_on_two_mkv_clips(tmp_path):
     from bench import packets
 
     assert packets.main(["--containers", "mkv", "--clips", "2", "--minutes", "0.05", "--bases", "1",
-                         "--repeat", "1", "--work", str(tmp_path / "work"), "--results", str(tmp_path)]) == 0
+                         "--repeat", "1", "--per-clip", "1", "--work", str(tmp_path / "work"),
+                         "--results", str(tmp_path)]) == 0
     (path,) = tmp_path.glob("packets-*.json")
     (mkv,) = json.loads(path.read_text())["containers"]
     names = {row["name"] for row in mkv["results"]}
     assert names == {"clipindex auto", packets.BARE, packets.BARE_DISCARD}
     assert mkv["frame_count_sources"] == {"packets": 1}
     assert mkv["vs_bare"] > 0 and mkv["vs_bare_discarding"] > 0
+    assert set(mkv["per_clip_cpu_ms"]) == {"clipindex reader", "bare", "bare, others discarded"}
 
 
 @needs_ffprobe
