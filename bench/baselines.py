@@ -32,6 +32,7 @@ from operator import attrgetter
 
 CHUNK_CLIPS = 128  # clips per Parquet file in the bare PyAV loop (~230k frame rows)
 _ENTRY_FIELDS = attrgetter("timestamp", "pos", "size", "flags")
+_NO_TS = -(2**63)  # FFmpeg's AV_NOPTS_VALUE
 
 
 def read_list(path: str) -> list[str]:
@@ -74,12 +75,17 @@ def run_ffprobe(paths: list[str], workers: int) -> dict:
 
 # ---------------------------------------------------------------- bare PyAV loop
 
-def _pyav_arrays(path: str, tier: str):
+def _pyav_arrays(path: str, tier: str, discard_others: bool = False):
     import av
+    import av.stream
     import numpy as np
 
     with av.open(path) as container:
         stream = container.streams.video[0]
+        if discard_others:  # what clipindex's packets tier does: FFmpeg skips the other streams
+            for other in container.streams:
+                if other.index != stream.index:
+                    other.discard = av.stream.Discard.all
         tb = stream.time_base
         if tier == "header":
             # The fastest plain-PyAV read we know (the one clipindex uses too).
@@ -91,16 +97,17 @@ def _pyav_arrays(path: str, tier: str):
         else:
             packets = [(p.pts, p.dts, p.pos, p.size, p.is_keyframe)
                        for p in container.demux(stream) if p.size]
-            pts = np.array([p[0] for p in packets], dtype=np.int64)
-            dts = np.array([p[1] for p in packets], dtype=np.int64)
-            pos = np.array([p[2] for p in packets], dtype=np.int64)
+            # MKV leaves the first B-frame packets' dts unset, AVI every pts: None -> NO_TS.
+            pts = np.array([_NO_TS if p[0] is None else p[0] for p in packets], dtype=np.int64)
+            dts = np.array([_NO_TS if p[1] is None else p[1] for p in packets], dtype=np.int64)
+            pos = np.array([-1 if p[2] is None else p[2] for p in packets], dtype=np.int64)
             sizes = np.array([p[3] for p in packets], dtype=np.int64)
             keys = np.array([p[4] for p in packets], dtype=bool)
     order = np.argsort(pts, kind="stable")
     return tb, pts[order], dts[order], pos[order], sizes[order], keys[order]
 
 
-def _pyav_batch(path: str, tier: str):
+def _pyav_batch(path: str, tier: str, discard_others: bool = False):
     import hashlib
 
     import numpy as np
@@ -108,7 +115,7 @@ def _pyav_batch(path: str, tier: str):
 
     from schemas import FRAMES_SCHEMA
 
-    tb, pts, dts, pos, sizes, keys = _pyav_arrays(path, tier)
+    tb, pts, dts, pos, sizes, keys = _pyav_arrays(path, tier, discard_others)
     count = pts.shape[0]
     clip_id = hashlib.sha1(path.encode()).hexdigest()[:16]
     scale = tb.numerator / tb.denominator
@@ -128,7 +135,7 @@ def _pyav_batch(path: str, tier: str):
     return pa.RecordBatch.from_arrays(columns, schema=FRAMES_SCHEMA), duration_s
 
 
-def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, int]:
+def pyav_chunk(task: tuple[int, list[str], str, str, bool]) -> tuple[int, int, float, int]:
     """Index one chunk of clips into one Parquet file: (clips, frames, duration_s, errors)."""
     import av
     import av.logging
@@ -138,11 +145,11 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
     from schemas import FRAMES_SCHEMA, parquet_options
 
     av.logging.set_level(None)
-    number, paths, tier, out_dir = task
+    number, paths, tier, out_dir, discard_others = task
     batches, duration_s, errors = [], 0.0, 0
     for path in paths:
         try:
-            batch, seconds = _pyav_batch(path, tier)
+            batch, seconds = _pyav_batch(path, tier, discard_others)
         except (av.FFmpegError, IndexError):
             errors += 1
             continue
@@ -155,10 +162,11 @@ def pyav_chunk(task: tuple[int, list[str], str, str]) -> tuple[int, int, float, 
     return len(paths), table.num_rows, duration_s, errors
 
 
-def run_pyav(paths: list[str], workers: int, tier: str, out_dir: str) -> dict:
+def run_pyav(paths: list[str], workers: int, tier: str, out_dir: str, chunk_clips: int = CHUNK_CLIPS,
+             discard_others: bool = False) -> dict:
     os.makedirs(out_dir, exist_ok=True)
-    chunks = [(n, paths[i:i + CHUNK_CLIPS], tier, out_dir)
-              for n, i in enumerate(range(0, len(paths), CHUNK_CLIPS))]
+    chunks = [(n, paths[i:i + chunk_clips], tier, out_dir, discard_others)
+              for n, i in enumerate(range(0, len(paths), chunk_clips))]
     totals = {"clips": 0, "frames": 0, "total_duration_s": 0.0, "errors": 0}
     with multiprocessing.Pool(workers) as pool:
         for clips, frames, seconds, errors in pool.imap_unordered(pyav_chunk, chunks):
@@ -176,6 +184,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tier", choices=("header", "packets"), default="header")
     parser.add_argument("--output", help="Parquet output folder (pyav)")
+    parser.add_argument("--chunk-clips", type=int, default=CHUNK_CLIPS,
+                        help="clips per Parquet file and per task (pyav); fewer than clips/workers "
+                             "leaves a worker idle")
+    parser.add_argument("--discard-others", action="store_true",
+                        help="packets tier: set every other stream to discard=all first (as clipindex does)")
     args = parser.parse_args(argv)
     paths = read_list(args.list)
     if args.kind == "ffprobe":
@@ -183,7 +196,7 @@ def main(argv=None) -> int:
     else:
         if not args.output:
             parser.error("pyav needs --output")
-        result = run_pyav(paths, args.workers, args.tier, args.output)
+        result = run_pyav(paths, args.workers, args.tier, args.output, args.chunk_clips, args.discard_others)
     print(json.dumps(result))
     return 0
 

@@ -12,6 +12,9 @@
 #   ./bench/run.sh scale [ARGS]       # series of 1k, 4k, 16k clips (per-clip time, peak RSS)
 #   ./bench/run.sh estimate ARGS      # cluster estimate, e.g. --clips 38200 --hours 4600 --workers 16
 #   ./bench/run.sh reconcile [ARGS]   # exports of 38,200 and 1,000,000 rows against a 38,200-clip index
+#   ./bench/run.sh packets [ARGS]     # packets tier vs a bare PyAV demux loop on MKV, TS, AVI, WebM
+#                                     # camera-shaped clips (python -m bench.packets --help)
+#   ./bench/run.sh long [ARGS]        # reader memory on a 10-minute and a 4-hour clip (bench.long_clips)
 #   ./bench/run.sh all                # throughput (+sha256), slice, boston, scale
 #   ./bench/run.sh clean              # delete bench/work/
 #
@@ -33,6 +36,8 @@ case "$what" in
   scale|series) exec "$PYTHON" -m bench.scale series "$@" ;;
   estimate) exec "$PYTHON" -m bench.estimate "$@" ;;
   reconcile) exec "$PYTHON" -m bench.reconcile_scale "$@" ;;
+  packets) exec "$PYTHON" -m bench.packets "$@" ;;
+  long) exec "$PYTHON" -m bench.long_clips "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"
     "$PYTHON" -m bench.scale slice
@@ -40,5 +45,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|all|clean [ARGS]" >&2; exit 2 ;;
 esac

@@ -96,10 +96,11 @@ def _check(measured: Measured, what: str) -> None:
 
 
 def run_clipindex(corpus: str, out_dir: str, tier: str, hash_mode: str, workers: int,
-                  isolation: str = "process", repo: Optional[str] = None, keep: bool = False) -> dict:
+                  isolation: str = "process", repo: Optional[str] = None, keep: bool = False,
+                  ext: str = "mp4") -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     measured = run_measured([sys.executable, "-m", "pipeline", "index", "--input",
-                             os.path.join(corpus, "clips", "**", "*.mp4"), "--output", out_dir,
+                             os.path.join(corpus, "clips", "**", f"*.{ext}"), "--output", out_dir,
                              "--tier", tier, "--hash", hash_mode, "--isolation", isolation,
                              "--workers", str(workers), "--quiet"], env=env(repo or REPO), cwd=repo or REPO)
     _check(measured, f"clipindex index --tier {tier}")
@@ -117,16 +118,17 @@ def run_clipindex(corpus: str, out_dir: str, tier: str, hash_mode: str, workers:
     return row
 
 
-def run_baseline(kind: str, list_path: str, workers: int, tier: str, out_dir: str) -> dict:
+def run_baseline(kind: str, list_path: str, workers: int, tier: str, out_dir: str,
+                 extra_args: tuple[str, ...] = (), name: Optional[str] = None) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     argv = [sys.executable, "-m", "bench.baselines", kind, "--list", list_path, "--workers", str(workers)]
     if kind == "pyav":
-        argv += ["--tier", tier, "--output", out_dir]
+        argv += ["--tier", tier, "--output", out_dir, *extra_args]
     measured = run_measured(argv, env=env(), cwd=REPO)
     _check(measured, f"baseline {kind}")
     totals = json.loads(measured.stdout.strip().splitlines()[-1])
     shutil.rmtree(out_dir, ignore_errors=True)
-    name = "ffprobe loop" if kind == "ffprobe" else f"bare PyAV {tier}"
+    name = name or ("ffprobe loop" if kind == "ffprobe" else f"bare PyAV {tier}")
     return result_row(name, measured, totals["clips"], totals["total_duration_s"] / 3600, totals["frames"],
                       {"tier": None if kind == "ffprobe" else tier, "errors": totals["errors"]})
 

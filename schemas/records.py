@@ -136,6 +136,7 @@ class ClipRecord:
     qa_blurry_s: Optional[float] = None
     duplicate_of: Optional[str] = None
     device_id: Optional[str] = None   # from the uri with --device-from-path
+    video_stream_count: Optional[int] = None  # real video streams in the file (cover art not counted)
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path)
+SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path), clips.video_stream_count
 _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
@@ -65,6 +65,7 @@ CLIPS_SCHEMA = pa.schema(
         ("qa_blurry_s", pa.float64()),
         ("duplicate_of", pa.string()),
         ("device_id", pa.string()),     # from the uri with --device-from-path, else null
+        ("video_stream_count", pa.int32()),
     ],
     metadata=_META,
 )

@@ -50,6 +50,8 @@ def test_reconcile_scale_harness_on_a_small_index(tmp_path):
     export = runs["export of 300 rows"]
     assert export["discrepancies"] == 180 and export["peak_rss_bytes"] > 0 and export["exit"] == 1
     assert "expected 300 = matched 120 + listed copies 0 + missing 180 + ambiguous 0" in export["identity"]
+
+
 @needs_ffprobe
 def test_camera_harness_on_three_clips(tmp_path):
     """bench/camera.py: B-frame clips joined from segments, indexed from their tables."""
@@ -64,3 +66,31 @@ def test_camera_harness_on_three_clips(tmp_path):
     names = {row["name"]: row for row in summary["results"]}
     assert {row["frames"] for row in names.values()} == {3 * 180}, "every contender saw the same frames"
     assert {"vs_ffprobe", "vs_bare_pyav_demux"} <= set(summary["ratios"])
+
+
+@needs_ffprobe
+def test_packets_harness_on_two_mkv_clips(tmp_path):
+    from bench import packets
+
+    assert packets.main(["--containers", "mkv", "--clips", "2", "--minutes", "0.05", "--bases", "1",
+                         "--repeat", "1", "--per-clip", "1", "--work", str(tmp_path / "work"),
+                         "--results", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("packets-*.json")
+    (mkv,) = json.loads(path.read_text())["containers"]
+    names = {row["name"] for row in mkv["results"]}
+    assert names == {"clipindex auto", packets.BARE, packets.BARE_DISCARD}
+    assert mkv["frame_count_sources"] == {"packets": 1}
+    assert mkv["vs_bare"] > 0 and mkv["vs_bare_discarding"] > 0
+    assert set(mkv["per_clip_cpu_ms"]) == {"clipindex reader", "bare", "bare, others discarded"}
+
+
+@needs_ffprobe
+def test_long_clips_harness(tmp_path):
+    from bench import long_clips
+
+    assert long_clips.main(["--kinds", "mkv", "--hours", "0.002", "--short-minutes", "0.05",
+                            "--work", str(tmp_path / "work"), "--results", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("long-clips-*.json")
+    rows = json.loads(path.read_text())["rows"]
+    assert [row["frames"] for row in rows] == [90, 216]
+    assert all(row["peak_rss_bytes"] >= row["rss_before_bytes"] > 0 for row in rows)

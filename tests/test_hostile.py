@@ -205,10 +205,10 @@ def test_file_growing_during_indexing_is_hashed_as_opened(tmp_path, monkeypatch)
     original = Path(make_clip(str(path))).read_bytes()
     probe = index_clip.probe
 
-    def probe_then_append(container):
+    def probe_then_append(container, *stream):
         with open(path, "ab") as handle:
             handle.write(b"\0" * 5000)
-        return probe(container)
+        return probe(container, *stream)
 
     monkeypatch.setattr(index_clip, "probe", probe_then_append)
     result = index_file(FileInfo(str(path), len(original), None), IndexConfig(isolation="none"))

@@ -1,5 +1,7 @@
 """ffprobe as the oracle: frame counts and durations on every container a fleet produces.
 
+(The oracle itself, shared with tests/test_camera_corpus.py, is in tests/oracle_helpers.py.)
+
 Each kind of clip is made at test time with the `ffmpeg` CLI (lavfi `testsrc`
 and `sine`), or remuxed with PyAV where exact timestamps are needed, then
 indexed in-process and compared with Debian's ffprobe (FFmpeg 5.1, a
@@ -17,20 +19,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import shutil
 import struct
-import subprocess
 from fractions import Fraction
 from typing import Callable, Optional
 
 import av
-import pyarrow as pa
 import pytest
 
-from schemas import ErrorRecord, FileInfo, IndexConfig
+from schemas import ErrorRecord, FileInfo
 from tests.conftest import needs_ffprobe
+from tests.oracle_helpers import CONFIG, assert_frames_table, ffmpeg, ffprobe, has_encoder, index
 from transforms.index_clip import index_file
 
 pytestmark = needs_ffprobe
@@ -41,20 +41,6 @@ VIDEO = ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate={FPS}:duration={SECOND
 AUDIO = ["-f", "lavfi", "-i", f"sine=frequency=440:duration={SECONDS}"]
 X264 = ["-c:v", "libx264", "-preset", "ultrafast"]
 X264_BFRAMES = ["-c:v", "libx264", "-preset", "veryfast", "-bf", "3"]
-CONFIG = IndexConfig(hash="none", isolation="none")
-
-
-def ffmpeg(*args: str) -> None:
-    done = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args],
-                          capture_output=True, text=True, timeout=120)
-    if done.returncode:
-        raise RuntimeError(f"ffmpeg {' '.join(args)} failed: {done.stderr.strip()}")
-
-
-@functools.lru_cache(maxsize=None)
-def has_encoder(name: str) -> bool:
-    listing = subprocess.run(["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True)
-    return f" {name} " in listing.stdout
 
 
 def retime(source: str, target: str, pts_of: Callable[[int], int],
@@ -202,55 +188,6 @@ def clip_for(clip_dir: str, name: str) -> str:
 
 
 # ---- the oracle -----------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class Probe:
-    packet_count: int
-    span_s: float             # max(pts + duration) - min(pts), packets not flagged discard
-    keyframe_count: int
-    discard_count: int
-    time_base: Fraction
-    rotation_deg: int
-
-
-@functools.lru_cache(maxsize=None)
-def ffprobe(path: str) -> Probe:
-    out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0", "-of", "json",
-         "-show_entries", "stream=nb_read_packets,time_base:stream_side_data=rotation"
-                          ":packet=pts_time,dts_time,duration_time,flags", path],
-        capture_output=True, text=True, check=True, timeout=60).stdout
-    data = json.loads(out)
-    stream = data["streams"][0]
-    packets = data["packets"]
-    shown = [p for p in packets if "D" not in p["flags"]]
-    starts = [float(p.get("pts_time", p.get("dts_time"))) for p in shown]
-    ends = [start + float(p.get("duration_time", 0)) for start, p in zip(starts, shown)]
-    rotation = next((int(sd["rotation"]) for sd in stream.get("side_data_list", []) if "rotation" in sd), 0)
-    return Probe(packet_count=int(stream["nb_read_packets"]), span_s=max(ends) - min(starts),
-                 keyframe_count=sum("K" in p["flags"] for p in packets),
-                 discard_count=len(packets) - len(shown),
-                 time_base=Fraction(stream["time_base"]), rotation_deg=rotation % 360)
-
-
-def index(path: str, config: IndexConfig = CONFIG):
-    result = index_file(FileInfo(path, None, None), config)
-    assert not isinstance(result, ErrorRecord), f"error row: {result}"
-    return result.clip, result.frames
-
-
-def assert_frames_table(record, frames: pa.RecordBatch) -> None:
-    assert frames.num_rows == record.frame_count
-    assert frames.schema.field("pts").type == pa.int64() and frames.schema.field("dts").type == pa.int64()
-    assert frames.column("pts").null_count == 0
-    pts = frames.column("pts").to_numpy()
-    assert (pts[1:] >= pts[:-1]).all(), "frames are not in presentation order"
-    assert frames.column("frame_index").to_pylist() == list(range(record.frame_count))
-    for column in ("time_base_num", "time_base_den"):
-        assert pa.types.is_integer(frames.schema.field(column).type)
-    assert set(frames.column("time_base_num").to_pylist()) == {record.time_base_num}
-    assert set(frames.column("time_base_den").to_pylist()) == {record.time_base_den}
-
 
 @pytest.mark.parametrize("name", [kind.name for kind in KINDS])
 def test_agrees_with_ffprobe(clip_dir, name):

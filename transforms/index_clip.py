@@ -11,10 +11,9 @@ import hashlib
 import os
 import time
 import traceback
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 import av
-import numpy as np
 import pyarrow as pa
 
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
@@ -22,31 +21,42 @@ from transforms.av_open import open_media
 from transforms.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
 from transforms.continuity import Continuity, measure
 from transforms.devices import device_from_uri
+from transforms.frame_pieces import FramePieces
 from transforms.mp4_table import FRAGMENTED_BUFFER_BYTES, looks_fragmented, read_moov, read_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, os_error_kind, sha256_of
+from transforms.packet_walk import expected_packets, from_packets
 from transforms.probe import StreamFacts, probe
 from transforms.read_memory import ReadMemory
 from transforms.rotation import read_rotation_deg
+from transforms.read_size import ffmpeg_buffer_bytes
 from transforms.sniff import is_still_image, looks_like_media, video_header_problem
+from transforms.stream_choice import choose_video_stream
 from transforms.thumbnails import ContactSheet
-from transforms.timeline import NO_TS, Timeline, from_index, from_packets, from_table
+from transforms.timeline import Timeline, from_index, from_table
 from transforms.visual_qa import QaResult, SampleMode, analyze_reader
 
 
 @dataclasses.dataclass
 class IndexedClip:
-    """A readable clip: its record, one frames batch, and (with --decode) one samples batch."""
+    """A readable clip: its record, its frames in pieces, and (with --decode) one samples batch.
+
+    `frame_pieces` is a FramePieces (each piece built when asked for) in the process that
+    read the clip, a list of record batches after the isolation pipe; either way no piece
+    holds more than FRAME_PIECE_ROWS rows, so a 4-hour clip never becomes one huge batch.
+    """
 
     clip: ClipRecord
-    frames: pa.RecordBatch
+    frame_pieces: Iterable[pa.RecordBatch]
     samples: Optional[pa.RecordBatch] = None
     thumbnail_jpeg: Optional[bytes] = None  # with --thumbnails; written by the Beam worker
 
+    @property
+    def frames(self) -> pa.Table:
+        """All frames as one table: for tests and short clips, not for a pipeline."""
+        return pa.Table.from_batches(list(self.frame_pieces), schema=FRAMES_SCHEMA)
+
 
 IndexResult = Union[IndexedClip, ErrorRecord]
-# FFmpeg's read size. PyAV's default (32 KiB) is ~8 % of a one-minute 160x120
-# clip, when the header tier needs only the moov and one packet (~16 KiB).
-FFMPEG_BUFFER_BYTES = 16 * 1024
 
 
 def clip_id_for(uri: str) -> str:
@@ -81,7 +91,7 @@ def _note_size_change(uri: str, size_bytes: int, warnings: list[str]) -> None:
                         f"indexed the first {size_bytes} bytes")
 
 
-def _open_container(reader, buffer_bytes: int = FFMPEG_BUFFER_BYTES) -> av.container.InputContainer:
+def _open_container(reader, buffer_bytes: int) -> av.container.InputContainer:
     try:
         # Any tag bytes (Latin-1, garbled): open_media replaces what is not UTF-8.
         container = open_media(reader, buffer_size=buffer_bytes)
@@ -111,38 +121,7 @@ def _timeline(container, stream, facts: StreamFacts, file_size: int, config: Ind
             return timeline, beyond_eof
         if config.tier == "header" or is_mp4:
             warnings.append(f"header tier not usable ({verdict.reason}); used packets")
-    return from_packets(container, stream), beyond_eof
-
-
-def _nullable(values: np.ndarray, missing: np.ndarray) -> pa.Array:
-    return pa.array(values, mask=missing) if missing.any() else pa.array(values)
-
-
-def frames_batch(clip_id: str, timeline: Timeline, cont: Continuity, facts: StreamFacts) -> pa.RecordBatch:
-    order = cont.order
-    count = order.shape[0]
-
-    def presented(values: np.ndarray) -> np.ndarray:
-        return values if cont.in_decode_order else values[order]
-
-    tb = facts.time_base
-    pts = cont.pts
-    pts_mask = pts == NO_TS
-    dts = presented(timeline.dts)
-    pos = presented(timeline.pos)
-    columns = [
-        pa.repeat(pa.scalar(clip_id, pa.string()), count),
-        pa.array(np.arange(count, dtype=np.int32)),
-        _nullable(pts, pts_mask),
-        _nullable(dts, dts == NO_TS),
-        pa.array(np.full(count, tb.numerator, np.int32)),
-        pa.array(np.full(count, tb.denominator, np.int32)),
-        _nullable(pts * (tb.numerator / tb.denominator), pts_mask),
-        pa.array(presented(timeline.is_keyframe)),
-        pa.array(presented(timeline.size_bytes)),
-        _nullable(pos, pos < 0),
-    ]
-    return pa.RecordBatch.from_arrays(columns, schema=FRAMES_SCHEMA)
+    return from_packets(container, stream, expected_packets(facts, file_size)), beyond_eof
 
 
 def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, cont: Continuity,
@@ -162,14 +141,15 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     warnings: list[str] = []
     memory = ReadMemory(reader)  # the moov FFmpeg reads at open is read once, not twice
     header_tier = config.tier != "packets" and looks_fragmented(reader, file_size)
-    container = _open_container(memory, FRAGMENTED_BUFFER_BYTES if header_tier else FFMPEG_BUFFER_BYTES)
+    container = _open_container(memory, FRAGMENTED_BUFFER_BYTES if header_tier else ffmpeg_buffer_bytes(reader))
     memory.stop_recording()
     with container:
         problem = video_header_problem(container, config.max_pixels)
         if problem is not None:
             raise _Failure(problem[0], "probe", problem[1])
-        facts = probe(container)
-        stream = container.streams.video[0]
+        stream = choose_video_stream(container)
+        facts = probe(container, stream)
+        track_id = stream.id
         # The packets tier needs only the track header from it (rotation): box headers are
         # walked then instead of reading the whole moov a second time.
         moov = read_moov(memory) if facts.container.startswith("mov") and config.tier != "packets" else None
@@ -179,7 +159,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         detail = f" ({timeline.read_error})" if timeline.read_error else ""
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")
     if facts.container.startswith("mov"):
-        facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader, moov))
+        facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader, moov, track_id))
 
     cont = measure(timeline, facts.rate, facts.time_base, config.gap_factor,
                    facts.header_duration_ts if timeline.source == "index" else None)
@@ -197,6 +177,8 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         warnings.append(f"demuxing stopped early: {timeline.read_error}")
     if cont.missing_ts_count:
         warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
+    if facts.recorded_at_warning:
+        warnings.append(facts.recorded_at_warning)
 
     clip_id = clip_id_for(info.uri)
     qa, thumbnail = None, None
@@ -231,8 +213,9 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         bytes_read=bytes_read, index_wall_s=time.perf_counter() - started,
         run_id=config.run_id, warnings=warnings, **(qa.summary.clip_fields() if qa else {}),
         device_id=device_from_uri(info.uri, config.device_from_path),
+        video_stream_count=facts.video_stream_count,
     )
-    return IndexedClip(record, frames_batch(clip_id, timeline, cont, facts), qa.samples if qa else None,
+    return IndexedClip(record, FramePieces(clip_id, timeline, cont, facts.time_base), qa.samples if qa else None,
                        thumbnail)
 
 

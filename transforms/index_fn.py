@@ -1,8 +1,8 @@
 """IndexClip: the Beam stage that indexes each clip, with typed, tagged outputs.
 
-Main output: ClipRecord. Tagged outputs: `frames` (pa.RecordBatch per clip),
-`samples` (pa.RecordBatch per clip, only with --decode) and `errors`
-(ErrorRecord). Every input yields exactly one ClipRecord or one ErrorRecord;
+Main output: ClipRecord. Tagged outputs: `frames` (pa.RecordBatch pieces of at
+most 64k rows per clip, transforms.frame_pieces), `samples` (pa.RecordBatch per
+clip, only with --decode) and `errors` (ErrorRecord). Every input yields exactly one ClipRecord or one ErrorRecord;
 failures are counted by kind (`errors_<kind>` counters).
 """
 
@@ -121,10 +121,11 @@ class IndexClipFn(beam.DoFn):
             # bundle and so the run, never the clip.
             write_thumbnail(self._config.thumbs_dir, result.clip.clip_id, result.thumbnail_jpeg)
         self._indexed.inc()
-        self._frames.inc(result.frames.num_rows)
+        self._frames.inc(result.clip.frame_count)
         self._progress.add(result.clip.duration_s)
         yield result.clip
-        yield beam.pvalue.TaggedOutput(FRAMES_TAG, result.frames)
+        for piece in result.frame_pieces:  # bounded pieces, however long the clip
+            yield beam.pvalue.TaggedOutput(FRAMES_TAG, piece)
         if result.samples is not None:
             self._samples.inc(result.samples.num_rows)
             yield beam.pvalue.TaggedOutput(SAMPLES_TAG, result.samples)

@@ -91,21 +91,32 @@ def _read_message(stream: BinaryIO):
     return pickle.loads(payload, buffers=[_read_exact(stream, length) for length in lengths])
 
 
-def _encode_result(result: IndexResult):
-    """Batches cross the pipe as Arrow IPC messages: ~10x cheaper than pickling a RecordBatch."""
-    if isinstance(result, IndexedClip):
-        samples = result.samples.serialize() if result.samples is not None else None
-        return result.clip, result.frames.serialize(), samples, result.thumbnail_jpeg
-    return result
+def _send_result(stream: BinaryIO, result: IndexResult) -> None:
+    """One message per clip, then one per frames piece (see transforms.frame_pieces).
+
+    Batches cross the pipe as Arrow IPC messages (~10x cheaper than pickling a
+    RecordBatch); each piece is built, sent and dropped before the next, so a
+    4-hour clip never exists here as one batch or one message.
+    """
+    if not isinstance(result, IndexedClip):
+        _write_message(stream, result)
+        return
+    pieces = result.frame_pieces
+    samples = result.samples.serialize() if result.samples is not None else None
+    _write_message(stream, (result.clip, len(pieces), samples, result.thumbnail_jpeg))
+    for piece in pieces:
+        _write_message(stream, piece.serialize())
 
 
-def _decode_result(message) -> IndexResult:
-    if isinstance(message, tuple):
-        clip, frames, samples, thumbnail = message
-        return IndexedClip(clip, pa.ipc.read_record_batch(frames, FRAMES_SCHEMA),
-                           pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None,
-                           thumbnail)
-    return message
+def _receive_result(stream: BinaryIO) -> IndexResult:
+    message = _read_message(stream)
+    if not isinstance(message, tuple):
+        return message
+    clip, piece_count, samples, thumbnail = message
+    pieces = [pa.ipc.read_record_batch(_read_message(stream), FRAMES_SCHEMA) for _ in range(piece_count)]
+    return IndexedClip(clip, pieces,
+                       pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None,
+                       thumbnail)
 
 
 def quiet_ffmpeg() -> None:
@@ -245,7 +256,7 @@ class IsolatedIndexer:
             if not ready:
                 self._stop(kill=True)
                 return self._replace_child(head, "timeout", f"indexing took longer than {head.budget_s:.0f} s")
-            result = _decode_result(_read_message(self._child.stdout))
+            result = _receive_result(self._child.stdout)
         except (EOFError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError):
             return self._replace_child(head, "crash", _describe_exit(self._stop(kill=False)))
         self._in_flight.popleft()
@@ -372,7 +383,7 @@ def _serve() -> None:
         _write_message(protocol_out, _READY)
         while True:
             info = _read_message(protocol_in)
-            _write_message(protocol_out, _encode_result(index_in_process(info, config)))
+            _send_result(protocol_out, index_in_process(info, config))
     except EOFError:
         return
 

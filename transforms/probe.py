@@ -13,6 +13,8 @@ from typing import Optional
 
 import av
 
+from transforms.stream_choice import choose_video_stream, no_video_reason, real_video_streams
+
 
 @dataclasses.dataclass(frozen=True)
 class StreamFacts:
@@ -32,6 +34,8 @@ class StreamFacts:
     has_audio: bool
     audio_codec: Optional[str]
     audio_duration_s: Optional[float]
+    video_stream_count: int = 1           # real video streams (cover art not counted)
+    recorded_at_warning: Optional[str] = None  # why a creation_time tag was not believed
 
 
 def parse_creation_time(value: Optional[str]) -> Optional[dt.datetime]:
@@ -48,13 +52,29 @@ def parse_creation_time(value: Optional[str]) -> Optional[dt.datetime]:
     return parsed.astimezone(dt.timezone.utc)
 
 
-def _creation_time(container: av.container.InputContainer, stream) -> Optional[dt.datetime]:
+# Cameras whose clock was never set write zero: 1904-01-01 (a zero MP4 time), 1970-01-01
+# (a zero Unix time, also what `ffmpeg -metadata creation_time=0` writes) or a day after.
+# No digital camera footage predates 1980.
+PLACEHOLDER_BEFORE = dt.datetime(1980, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _creation_time(container: av.container.InputContainer,
+                   stream) -> tuple[Optional[dt.datetime], Optional[str]]:
+    """(recorded_at, warning): the first believable date tag; a placeholder is named, not used."""
+    placeholder = None
     for metadata in (container.metadata, stream.metadata):
         for key in ("creation_time", "CREATION_TIME", "date", "DATE"):
-            parsed = parse_creation_time(metadata.get(key))
-            if parsed is not None:
-                return parsed
-    return None
+            raw = metadata.get(key)
+            parsed = parse_creation_time(raw)
+            if parsed is None:
+                continue
+            if parsed >= PLACEHOLDER_BEFORE:
+                return parsed, None
+            placeholder = placeholder or f"{key}={raw.strip()}"
+    if placeholder is None:
+        return None, None
+    return None, (f"{placeholder} is a placeholder date (before 1980: the camera's clock was not set); "
+                  "recorded_at left null")
 
 
 def _audio_facts(container, audio) -> tuple[Optional[str], Optional[float]]:
@@ -69,15 +89,17 @@ def _audio_facts(container, audio) -> tuple[Optional[str], Optional[float]]:
     return (audio.codec_context.name if audio.codec_context else None), duration_s
 
 
-def probe(container: av.container.InputContainer) -> StreamFacts:
-    """Facts about the first video stream. Raises LookupError if there is none."""
-    if not container.streams.video:
-        raise LookupError("no video stream")
-    video = container.streams.video[0]
+def probe(container: av.container.InputContainer, video=None) -> StreamFacts:
+    """Facts about the video stream to index (`video`, else the one
+    transforms.stream_choice picks). Raises LookupError if there is none."""
+    video = video if video is not None else choose_video_stream(container)
+    if video is None:
+        raise LookupError(no_video_reason(container))
     audio = container.streams.audio[0] if container.streams.audio else None
     ctx = video.codec_context
     rate = video.average_rate or video.guessed_rate or video.base_rate
     audio_codec, audio_duration_s = _audio_facts(container, audio)
+    recorded_at, recorded_warning = _creation_time(container, video)
     return StreamFacts(
         container=container.format.name,
         video_codec=ctx.name,
@@ -91,8 +113,10 @@ def probe(container: av.container.InputContainer) -> StreamFacts:
         header_frame_count=video.frames or None,
         header_duration_ts=video.duration,
         container_duration_s=(container.duration / av.time_base) if container.duration else None,
-        recorded_at=_creation_time(container, video),
+        recorded_at=recorded_at,
         has_audio=audio is not None,
         audio_codec=audio_codec,
         audio_duration_s=audio_duration_s,
+        video_stream_count=len(real_video_streams(container)),
+        recorded_at_warning=recorded_warning,
     )

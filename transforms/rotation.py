@@ -55,17 +55,24 @@ def _handler(reader: BinaryIO, trak: tuple[int, int]) -> Optional[bytes]:
     return reader.read(4)
 
 
-def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
+def _tkhd(reader: BinaryIO, trak: tuple[int, int]) -> Optional[tuple[int, int]]:
+    """(payload start, version) of the track header, or None."""
     tkhd = _child(reader, *trak, b"tkhd")
     if not tkhd:
         return None
     reader.seek(tkhd[0])
     version = reader.read(1)
-    if not version:
+    return (tkhd[0], version[0]) if version else None
+
+
+def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
+    tkhd = _tkhd(reader, trak)
+    if not tkhd:
         return None
+    start, version = tkhd
     # version/flags, times, track id, reserved, duration, reserved, layer..volume
-    skip = 3 + (32 if version[0] == 1 else 20) + 8 + 8
-    reader.seek(tkhd[0] + 1 + skip)
+    skip = 3 + (32 if version == 1 else 20) + 8 + 8
+    reader.seek(start + 1 + skip)
     raw = reader.read(36)
     if len(raw) < 36:
         return None
@@ -77,11 +84,22 @@ def _matrix_rotation(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
     return int(round(-degrees)) % 360
 
 
-def read_rotation_deg(reader: BinaryIO, moov: Optional[bytes] = None) -> int:
-    """Rotation of the first video track's matrix, degrees counter-clockwise as FFmpeg
+def _track_id(reader: BinaryIO, trak: tuple[int, int]) -> Optional[int]:
+    tkhd = _tkhd(reader, trak)
+    if not tkhd:
+        return None
+    start, version = tkhd
+    reader.seek(start + 4 + (16 if version == 1 else 8))  # version/flags, creation/modification
+    raw = reader.read(4)
+    return struct.unpack(">I", raw)[0] if len(raw) == 4 else None
+
+
+def read_rotation_deg(reader: BinaryIO, moov: Optional[bytes] = None, track_id: Optional[int] = None) -> int:
+    """Rotation of a video track's matrix, degrees counter-clockwise as FFmpeg
     reports it (ffprobe's `rotation`), modulo 360; 0 when absent.
 
     `moov`: the moov payload when the caller has read it already (no file reads then).
+    `track_id`: the indexed stream's track (FFmpeg's `stream.id`); else the first video track.
     """
     if moov is not None:
         reader, span = io.BytesIO(moov), (0, len(moov))
@@ -91,6 +109,8 @@ def read_rotation_deg(reader: BinaryIO, moov: Optional[bytes] = None) -> int:
         if not span:
             return 0
     for box_type, payload, box_end in _boxes(reader, *span):
-        if box_type == b"trak" and _handler(reader, (payload, box_end)) == b"vide":
-            return _matrix_rotation(reader, (payload, box_end)) or 0
+        trak = (payload, box_end)
+        if box_type == b"trak" and _handler(reader, trak) == b"vide" and (
+                track_id is None or _track_id(reader, trak) == track_id):
+            return _matrix_rotation(reader, trak) or 0
     return 0

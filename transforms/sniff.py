@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from transforms.stream_choice import choose_video_stream, no_video_reason
+
 # FFmpeg demuxers of single pictures; `*_pipe` (png_pipe, jpeg_pipe, ...) too.
 STILL_IMAGE_FORMATS = ("image2", "image2pipe")
 
@@ -29,7 +31,17 @@ def looks_like_media(head: bytes) -> bool:
     for offset, signature in _SIGNATURES:
         if head[offset:offset + len(signature)] == signature:
             return True
-    # MPEG-TS: a sync byte every 188 bytes.
+    return is_streaming_container(head)  # MPEG-TS: a sync byte every 188 bytes
+
+
+# Enough for three MPEG-TS sync bytes (0, 188, 376).
+STREAMING_SNIFF_BYTES = 377
+
+
+def is_streaming_container(head: bytes) -> bool:
+    """Matroska/WebM, MPEG-TS or MPEG-PS: containers always read to the end (no full index)."""
+    if head[:4] in (b"\x1a\x45\xdf\xa3", b"\x00\x00\x01\xba"):
+        return True
     return len(head) >= 377 and head[0] == head[188] == head[376] == 0x47
 
 
@@ -40,9 +52,10 @@ def is_still_image(format_name: str) -> bool:
 
 def video_header_problem(container, max_pixels: int) -> Optional[tuple[str, str]]:
     """(error_kind, message) when no frame can come from this header, else None."""
-    if not container.streams.video:
-        return "no_video_stream", "container has no video stream"
-    ctx = container.streams.video[0].codec_context
+    stream = choose_video_stream(container)
+    if stream is None:
+        return "no_video_stream", no_video_reason(container)
+    ctx = stream.codec_context
     if ctx is None:
         return "corrupt", "video codec not recognised (damaged codec tag)"
     if ctx.width < 1 or ctx.height < 1:

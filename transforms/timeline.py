@@ -9,7 +9,7 @@
   per frame (the header's frame count), every listed sample lies inside the
   bytes that exist, and presentation order equals decode order (no B-frames),
   because that index holds decode timestamps only.
-* `packets`: demux every video packet without decoding. Works for every
+* `packets`: demux every video packet without decoding (transforms.packet_walk). Works for every
   container and reads what is really there, so it is the truth for truncated
   files and for containers whose index is partial (MKV/WebM cues) or absent
   (MPEG-TS).
@@ -26,7 +26,6 @@ import itertools
 import operator
 from typing import Optional, Union
 
-import av
 import numpy as np
 
 from transforms.mp4_index import SampleTable
@@ -153,51 +152,3 @@ def from_index(stream, facts: StreamFacts, file_size: int) -> tuple[Optional[Tim
         is_discard=discard if discard.any() else None,
     )
     return timeline, verdict
-
-
-def from_packets(container: av.container.InputContainer, stream) -> Timeline:
-    """The packets tier: demux (no decode) every video packet that can be read."""
-    pts: list = []
-    dts: list = []
-    keys: list = []
-    sizes: list = []
-    positions: list = []
-    durations: list = []
-    discard: list = []
-    corrupt = 0
-    read_error = None
-    try:
-        for packet in container.demux(stream):
-            size = packet.size
-            if size == 0:  # demux() ends with an empty flush packet
-                continue
-            pts.append(packet.pts)
-            dts.append(packet.dts)
-            keys.append(packet.is_keyframe)
-            sizes.append(size)
-            positions.append(packet.pos)
-            durations.append(packet.duration)
-            discard.append(packet.is_discard)
-            if packet.is_corrupt:
-                corrupt += 1
-    except av.FFmpegError as exc:
-        # A file cut short or damaged: keep what was read, say why it stopped.
-        read_error = f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
-    return Timeline(
-        source="packets",
-        pts=_ts_array(pts),
-        dts=_ts_array(dts),
-        is_keyframe=np.array(keys, dtype=bool),
-        size_bytes=np.array(sizes, dtype=np.int32),
-        pos=np.array([-1 if p is None else p for p in positions], dtype=np.int64),
-        duration=np.array([d or 0 for d in durations], dtype=np.int64),
-        corrupt_packet_count=corrupt,
-        read_error=read_error,
-        is_discard=np.array(discard, dtype=bool) if any(discard) else None,
-    )
-
-
-def _ts_array(values: list) -> np.ndarray:
-    if None not in values:
-        return np.array(values, dtype=np.int64)
-    return np.array([NO_TS if v is None else v for v in values], dtype=np.int64)

@@ -25,6 +25,7 @@ from schemas import SAMPLES_SCHEMA, QaOptions
 from transforms import frame_metrics as fm
 from transforms.av_open import open_media
 from transforms.frame_sampling import SampleMode, SamplingReport, sample_frames
+from transforms.stream_choice import choose_video_stream
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,10 +147,10 @@ def analyze(container, stream, clip_id: str, mode: SampleMode, qa: QaOptions, st
 
 def analyze_uri(path: str, clip_id: str, mode: SampleMode, qa: Optional[QaOptions] = None,
                 on_sample=None) -> QaResult:
-    """Open a local file and analyze its first video stream (bench and ad-hoc use)."""
+    """Open a local file and analyze its video stream (bench and ad-hoc use)."""
     qa = qa or QaOptions()
     with open_media(path) as container:
-        stream = container.streams.video[0]
+        stream = choose_video_stream(container)
         time_base = float(stream.time_base)
         start_s = (stream.start_time or 0) * time_base
         end_s = start_s + (stream.duration or 0) * time_base
@@ -170,5 +171,5 @@ def analyze_reader(reader, clip_id: str, mode: SampleMode, qa: QaOptions, start_
     """
     reader.seek(0)
     with open_media(reader) as container:
-        return analyze(container, container.streams.video[0], clip_id, mode, qa, start_s, end_s,
+        return analyze(container, choose_video_stream(container), clip_id, mode, qa, start_s, end_s,
                        keyframe_interval_s, on_sample)
