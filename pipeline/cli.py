@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--reencode", action="append", default=[], metavar="CLIP[:WxH[:BITS_PER_S]]",
                        help="also write a re-encoded copy of clip number CLIP beside it "
                             "(default 96x72 at 40000 bit/s); not in the manifest. Repeatable.")
+    synth.add_argument("--trim", action="append", default=[], metavar="CLIP:START_S:SECONDS",
+                       help="also write an excerpt of clip number CLIP (SECONDS from START_S, "
+                            "re-encoded) beside it as clip-NNNNNN-excerpt.mp4; not in the manifest. "
+                            "Repeatable.")
 
     index = commands.add_parser("index", help="index clips into DIR/{clips,frames,errors}/*.parquet",
                                 description="Index clips with a Beam pipeline. Flags clipindex does not "
@@ -77,7 +81,7 @@ def _fail_usage(message: str) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from pipeline.synth import Condition, Reencode, SynthProblem, synth
+    from pipeline.synth import Condition, Reencode, SynthProblem, Trim, synth
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 500 == 0:
@@ -86,7 +90,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     try:
         plans = synth(args.out_dir, args.clips, args.hours, fps=args.fps, size=args.size, seed=args.seed,
                       progress=progress, conditions=[Condition.parse(c) for c in args.inject],
-                      reencode=[Reencode.parse(r) for r in args.reencode])
+                      reencode=[Reencode.parse(r) for r in args.reencode],
+                      trims=[Trim.parse(t) for t in args.trim])
     except SynthProblem as problem:
         return _fail_usage(str(problem))
     frames = sum(p.frame_count for p in plans)

@@ -19,7 +19,8 @@ from pipeline.options import beam_options, check_beam_args, index_config, option
 from pipeline.progress import ProgressPrinter
 from schemas import SCHEMA_VERSION, FileInfo
 from transforms import storage
-from transforms.duplicates import mark_duplicates
+from transforms.dup_apply import apply_matches
+from transforms.dup_plan import has_work, matching_key, plan_matching, requeried_ids
 from transforms.incremental import carry_forward, plan_run
 from transforms.manifest import read_manifest
 from transforms.match import MatchProblem, infos_for_uris, match_patterns
@@ -114,17 +115,18 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
                        f"failed before), carrying forward {len(plan.carry_clip_ids)} unchanged, "
                        f"{len(plan.removed)} gone")
+            match = plan_matching(snapshot, previous, plan, config)
             _test_failure_hook("before_pipeline")
-            if plan.to_read:
+            if plan.to_read or has_work(match):
                 printer = (contextlib.nullcontext() if args.quiet
                            else ProgressPrinter(progress_dir, len(plan.to_read)))
                 with printer:
                     run_index_pipeline(plan.to_read, config, snapshot, beam_options(args, beam_args),
-                                       args.runner)
+                                       args.runner, match)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
-            # Over every clip of the snapshot, carried ones included: a relation between clips.
-            mark_duplicates(snapshot, config.qa)
+            # The comparing ran on workers; here only its verdicts are written into the clips rows.
+            apply_matches(snapshot, run_id, match.matches_path if match else None, requeried_ids(match))
             _test_failure_hook("after_pipeline")
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
             commit(args.output, run_id, run)
@@ -164,6 +166,7 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
         "options_key": options_key(config),
         **summary,
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
+        "matching": matching_key(config.qa) if config.decode != "none" else None,
         "changes": changes,
         "versions": _versions(),
     }

@@ -133,6 +133,8 @@ class ClipRecord:
     qa_frozen_s: Optional[float] = None
     qa_blurry_s: Optional[float] = None
     duplicate_of: Optional[str] = None
+    excerpt_of: Optional[str] = None        # clip_id of the longer clip this one is a stretch of
+    excerpt_offset_s: Optional[float] = None  # where in that clip it starts
 
 
 @dataclasses.dataclass

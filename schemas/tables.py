@@ -13,7 +13,7 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
@@ -64,6 +64,8 @@ CLIPS_SCHEMA = pa.schema(
         ("qa_frozen_s", pa.float64()),
         ("qa_blurry_s", pa.float64()),
         ("duplicate_of", pa.string()),
+        ("excerpt_of", pa.string()),          # clip_id of the longer clip this one is a stretch of
+        ("excerpt_offset_s", pa.float64()),   # where in that clip the excerpt starts
     ],
     metadata=_META,
 )

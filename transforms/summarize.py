@@ -22,7 +22,7 @@ class InvariantBroken(Exception):
 def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> dict:
     clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA,
                        ["uri", "duration_s", "size_bytes", "frame_count", "run_id", "truncated",
-                        "duplicate_of"])
+                        "duplicate_of", "excerpt_of"])
     errors = read_table(storage.join(snapshot, "errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
     frame_rows = count_rows(storage.join(snapshot, "frames"))
 
@@ -52,6 +52,7 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str) -> di
         "carried_forward": clips.num_rows - reindexed_clips,
         "truncated": pc.sum(clips.column("truncated")).as_py() or 0,
         "duplicates": clips.num_rows - clips.column("duplicate_of").null_count,
+        "excerpts": clips.num_rows - clips.column("excerpt_of").null_count,
         "total_frames": frame_rows,
         "total_duration_s": total_duration_s,
         "total_hours": total_duration_s / 3600.0,

@@ -1,0 +1,232 @@
+"""MatchFootage: the near-duplicate matching stage, as Beam transforms on the workers.
+
+    query series (this run's samples) --+
+    stored series (carried clips,     --+--> band records --GroupByKey(shard)--> votes
+      read from the last snapshot's                                   --GroupByKey(pair shard)--> candidates
+      samples on workers)                                  series + candidates --GroupByKey(pair)--> verdicts
+                                                                                  --> one matches file
+
+The work that grows with the archive (bucketing every sample, comparing
+within buckets, aligning candidates) runs here, on whatever workers the
+runner has; the launcher only reads the few verdicts back and writes them
+into the clips table (transforms.dup_apply). A nightly run queries only new
+and changed clips (and carried clips whose match partner changed): stored
+clips' records are kept only where they share a band value with a query
+record (`MatchPlan.semi_join`), so an unchanged archive is read, not compared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.transforms.window import GlobalWindows
+
+from schemas import QaOptions
+from transforms.dup_align import judge
+from transforms.dup_candidates import (
+    BANDS,
+    SHARD_BITS,
+    band_values,
+    compare_shard,
+    pair_shard,
+    pick_offsets,
+    records,
+    split_by_shard,
+)
+from transforms.dup_series import SERIES_COLUMNS, ClipSeries, series_from_batch, series_from_table
+from transforms.tables_io import read_file, write_table
+
+FLUSH_RECORDS = 500_000  # band records buffered per bundle before they are sent on
+
+MATCHES_SCHEMA = pa.schema([
+    ("clip_a", pa.string()), ("clip_b", pa.string()),
+    ("verdict", pa.string()),        # same | a_in_b | b_in_a | none (a candidate that did not hold)
+    ("offset_s", pa.float64()),      # second t of a is second t + offset_s of b
+    ("compared", pa.int32()), ("agreeing", pa.int32()), ("pictures", pa.int32()),
+    ("mean_bits", pa.float32()),
+    ("duration_a_s", pa.float64()), ("duration_b_s", pa.float64()),
+])
+
+
+@dataclasses.dataclass(frozen=True)
+class MatchPlan:
+    """What one run compares; made by the launcher (transforms.dup_plan)."""
+
+    matches_path: str                     # where the verdicts go (hidden file in the new snapshot)
+    stored_files: tuple[str, ...] = ()    # samples files of the last snapshot
+    exclude_ids: frozenset = frozenset()  # stored clips read again in this run (their rows are stale)
+    requery_ids: frozenset = frozenset()  # stored clips compared again (their partner changed)
+    requery_all: bool = False             # matching definitions changed: every stored clip again
+    semi_join: bool = True                # drop stored records that share no band value with a query
+
+
+def query_band_keys(series: ClipSeries) -> np.ndarray:
+    return np.unique(np.concatenate([(band << 16) | band_values(series.hashes, band).astype(np.int64)
+                                     for band in range(BANDS)]))
+
+
+class _UnionKeys(beam.CombineFn):
+    def create_accumulator(self):
+        return np.empty(0, np.int64)
+
+    def add_input(self, accumulator, keys):
+        return np.union1d(accumulator, keys)
+
+    def merge_accumulators(self, accumulators):
+        return np.unique(np.concatenate(list(accumulators))) if accumulators else np.empty(0, np.int64)
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+class ReadStoredSeries(beam.DoFn):
+    """One samples file of the last snapshot -> the series of its clips (on a worker)."""
+
+    def __init__(self, qa: QaOptions, plan: MatchPlan):
+        self._qa, self._plan = qa, plan
+
+    def process(self, path: str):
+        table = read_file(path, SERIES_COLUMNS)
+        query_ids = None if self._plan.requery_all else self._plan.requery_ids
+        yield from series_from_table(table, self._qa, query_ids, self._plan.exclude_ids)
+
+
+class EmitRecords(beam.DoFn):
+    """Series -> (shard, records array), buffered so that elements are few and large."""
+
+    def __init__(self, semi_join: bool):
+        self._semi_join = semi_join
+
+    def start_bundle(self):
+        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self._size = 0
+
+    def process(self, series: ClipSeries, query_keys=None):
+        shards, recs = records(series)
+        if self._semi_join and not series.query and query_keys is not None:
+            keys = ((shards >> SHARD_BITS) << 16) | recs["value"].astype(np.int64)  # band, value
+            keep = np.isin(keys, query_keys)
+            shards, recs = shards[keep], recs[keep]
+        if len(recs):
+            self._buffer.append((shards, recs))
+            self._size += len(recs)
+        if self._size >= FLUSH_RECORDS:
+            yield from self._flush()
+
+    def _flush(self):
+        if not self._buffer:
+            return
+        shards = np.concatenate([s for s, _ in self._buffer])
+        recs = np.concatenate([r for _, r in self._buffer])
+        self._buffer, self._size = [], 0
+        yield from split_by_shard(shards, recs)
+
+    def finish_bundle(self):
+        for element in self._flush():
+            yield GlobalWindows.windowed_value(element)
+
+
+class CompareShards(beam.DoFn):
+    def __init__(self, max_bits: int):
+        self._max_bits = max_bits
+
+    def process(self, keyed):
+        shard, parts = keyed
+        votes = compare_shard(shard, np.concatenate(list(parts)), self._max_bits)
+        if votes.size:
+            yield from split_by_shard(pair_shard(votes), votes)
+
+
+class PickOffsets(beam.DoFn):
+    def __init__(self, bin_s: float):
+        self._bin_s = bin_s
+
+    def process(self, keyed):
+        _, parts = keyed
+        yield from pick_offsets(np.concatenate(list(parts)), self._bin_s)
+
+
+class RouteSeries(beam.DoFn):
+    """A series goes to every candidate pair it is part of."""
+
+    def setup(self):
+        self._index_of: Optional[int] = None
+
+    def process(self, series: ClipSeries, candidates):
+        if self._index_of != id(candidates):
+            self._partners: dict[int, list[tuple[int, int]]] = {}
+            for a, b, _ in candidates:
+                self._partners.setdefault(a, []).append((a, b))
+                self._partners.setdefault(b, []).append((a, b))
+            self._index_of = id(candidates)
+        for pair in self._partners.get(series.key, ()):
+            yield pair, series
+
+
+class AlignPairs(beam.DoFn):
+    def __init__(self, qa: QaOptions):
+        self._qa = qa
+
+    def process(self, keyed, candidates):
+        (a_key, b_key), members = keyed
+        by_key = {s.key: s for s in members}
+        if a_key not in by_key or b_key not in by_key:
+            return
+        yield judge(by_key[a_key], by_key[b_key], self._offsets(candidates)[(a_key, b_key)], self._qa)
+
+    def _offsets(self, candidates) -> dict:
+        if getattr(self, "_offsets_of", None) != id(candidates):
+            self._offset_map = {(a, b): offsets for a, b, offsets in candidates}
+            self._offsets_of = id(candidates)
+        return self._offset_map
+
+
+def write_matches(rows: list[dict], path: str) -> int:
+    table = pa.Table.from_pylist(sorted(rows, key=lambda r: (r["clip_a"], r["clip_b"])), schema=MATCHES_SCHEMA)
+    write_table(table, path)
+    return len(rows)
+
+
+class MatchFootage(beam.PTransform):
+    """Per-clip samples batches -> MATCHES_SCHEMA rows in `plan.matches_path` (one file)."""
+
+    def __init__(self, qa: QaOptions, plan: MatchPlan):
+        super().__init__()
+        self._qa, self._plan = qa, plan
+
+    def expand(self, samples):
+        qa, plan = self._qa, self._plan
+        query = (samples
+                 | "QuerySeries" >> beam.Map(series_from_batch, qa)
+                 | "Lit" >> beam.Filter(lambda s: s is not None))
+        series = query
+        if plan.stored_files:
+            stored = (samples.pipeline
+                      | "StoredFiles" >> beam.Create(list(plan.stored_files))
+                      | "SpreadFiles" >> beam.Reshuffle()
+                      | "StoredSeries" >> beam.ParDo(ReadStoredSeries(qa, plan)))
+            series = (query, stored) | "AllSeries" >> beam.Flatten()
+        emit = EmitRecords(semi_join=plan.semi_join and not plan.requery_all and bool(plan.stored_files))
+        if emit._semi_join:
+            keys = (series | "Queries" >> beam.Filter(lambda s: s.query)
+                    | "QueryKeys" >> beam.Map(query_band_keys)
+                    | "UnionKeys" >> beam.CombineGlobally(_UnionKeys()))
+            recs = series | "Records" >> beam.ParDo(emit, query_keys=beam.pvalue.AsSingleton(keys))
+        else:
+            recs = series | "Records" >> beam.ParDo(emit)
+        candidates = (recs
+                      | "Buckets" >> beam.GroupByKey()
+                      | "Compare" >> beam.ParDo(CompareShards(qa.dup_max_bits))
+                      | "ByPair" >> beam.GroupByKey()
+                      | "Offsets" >> beam.ParDo(PickOffsets(qa.dup_max_offset_s)))
+        listed = beam.pvalue.AsList(candidates)
+        return (series
+                | "Route" >> beam.ParDo(RouteSeries(), candidates=listed)
+                | "Pairs" >> beam.GroupByKey()
+                | "Align" >> beam.ParDo(AlignPairs(qa), candidates=listed)
+                | "Gather" >> beam.combiners.ToList()
+                | "WriteMatches" >> beam.Map(write_matches, plan.matches_path))
