@@ -20,7 +20,7 @@ from pipeline.progress import ProgressPrinter
 from schemas import SCHEMA_VERSION, FileInfo
 from transforms import storage
 from transforms.dup_apply import apply_matches
-from transforms.dup_plan import has_work, matching_key, plan_matching, requeried_ids
+from transforms.dup_plan import has_work, matching_key, plan_matching, query_count, requeried_ids
 from transforms.incremental import carry_forward, plan_run
 from transforms.manifest import read_manifest
 from transforms.match import MatchProblem, infos_for_uris, match_patterns
@@ -126,9 +126,11 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
             # The comparing ran on workers; here only its verdicts are written into the clips rows.
-            apply_matches(snapshot, run_id, match.matches_path if match else None, requeried_ids(match))
+            matched = apply_matches(snapshot, run_id, match.matches_path if match else None, requeried_ids(match))
+            matched["query_clips"] = query_count(match, plan)
             _test_failure_hook("after_pipeline")
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started)
+            run["matching_stats"] = matched
             commit(args.output, run_id, run)
             committed = True
         finally:

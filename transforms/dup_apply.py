@@ -151,7 +151,7 @@ def _write_changed(clips_dir: str, decided: dict[str, tuple]) -> None:
 
 def apply_matches(snapshot: str, run_id: str, matches_path: Optional[str],
                   requeried: Optional[frozenset]) -> dict:
-    """Decide and write the three columns; returns {"duplicates": n, "excerpts": n}.
+    """Decide and write the three columns; returns counts (candidates, pairs, clips marked).
 
     `requeried`: stored clips compared again in this run (None: all of them).
     Clips read in this run (run_id) always were.
@@ -159,10 +159,10 @@ def apply_matches(snapshot: str, run_id: str, matches_path: Optional[str],
     clips_dir = storage.join(snapshot, "clips")
     table = read_table(clips_dir, CLIPS_SCHEMA, _RANK_COLUMNS)
     rows = {row["clip_id"]: row for row in table.to_pylist()}
-    same, excerpts = [], []
-    if matches_path and storage.exists(matches_path):
-        same, excerpts = relations_from_matches(read_file(matches_path).cast(MATCHES_SCHEMA))
-        storage.delete_file(matches_path)
+    matches = MATCHES_SCHEMA.empty_table()
+    if matches_path and storage.exists(matches_path):  # kept in the snapshot (hidden) as evidence
+        matches = read_file(matches_path).cast(MATCHES_SCHEMA)
+    same, excerpts = relations_from_matches(matches)
     same = [s for s in same if s[0] in rows and s[1] in rows]
     excerpts = [e for e in excerpts if e.clip in rows and e.container in rows]
     kept = None
@@ -170,5 +170,6 @@ def apply_matches(snapshot: str, run_id: str, matches_path: Optional[str],
         kept = {c for c, row in rows.items() if row["run_id"] != run_id and c not in requeried}
     decided = resolve(rows, same, excerpts, kept)
     _write_changed(clips_dir, decided)
-    return {"duplicates": sum(1 for d in decided.values() if d[0]),
+    return {"candidate_pairs": matches.num_rows, "same_pairs": len(same), "excerpt_pairs": len(excerpts),
+            "duplicates": sum(1 for d in decided.values() if d[0]),
             "excerpts": sum(1 for d in decided.values() if d[1])}

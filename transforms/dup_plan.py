@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Optional
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
@@ -47,7 +48,7 @@ def _partners_gone(previous: str, gone: set[str]) -> frozenset:
     if not gone:
         return frozenset()
     clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA, ["clip_id", "duplicate_of", "excerpt_of"])
-    value_set = list(gone)
+    value_set = pa.array(sorted(gone), pa.string())
     hit = pc.or_(pc.fill_null(pc.is_in(clips.column("duplicate_of"), value_set=value_set), False),
                  pc.fill_null(pc.is_in(clips.column("excerpt_of"), value_set=value_set), False))
     return frozenset(clips.filter(hit).column("clip_id").to_pylist()) - gone
@@ -82,3 +83,12 @@ def requeried_ids(match: Optional[MatchPlan]) -> Optional[frozenset]:
     if match is None or match.requery_all or not match.stored_files:
         return None
     return match.requery_ids
+
+
+def query_count(match: Optional[MatchPlan], plan: Plan) -> int:
+    """Clips compared with the whole archive in this run."""
+    if match is None:
+        return 0
+    if match.requery_all and match.stored_files:
+        return len(plan.to_read) + len(plan.carry_clip_ids)
+    return len(plan.to_read) + len(match.requery_ids)
