@@ -9,6 +9,9 @@
 #   ./bench/run.sh slice [ARGS]       # 382 clips / 46 h at 30 fps
 #   ./bench/run.sh scale [ARGS]       # series of 1k, 4k, 16k clips (per-clip time, peak RSS)
 #   ./bench/run.sh estimate ARGS      # cluster estimate, e.g. --clips 38200 --hours 4600 --workers 16
+#   ./bench/run.sh duplicates [ARGS]  # 38,200 clips with planted copies/excerpts, --decode keyframes,
+#                                     # recall at 3,800 vs 38,200, an incremental night (bench.duplicates_scale)
+#   ./bench/run.sh visual_qa [ARGS]   # keyframe QA vs bare PyAV on 720p/1080p B-frame clips
 #   ./bench/run.sh all                # throughput (+sha256), slice, boston, scale
 #   ./bench/run.sh clean              # delete bench/work/
 #
@@ -28,6 +31,8 @@ case "$what" in
   boston|slice) exec "$PYTHON" -m bench.scale "$what" "$@" ;;
   scale|series) exec "$PYTHON" -m bench.scale series "$@" ;;
   estimate) exec "$PYTHON" -m bench.estimate "$@" ;;
+  duplicates) exec "$PYTHON" -m bench.duplicates_scale "$@" ;;
+  visual_qa) exec "$PYTHON" -m bench.visual_qa "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"
     "$PYTHON" -m bench.scale slice
@@ -35,5 +40,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|boston|slice|scale|estimate|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|boston|slice|scale|estimate|duplicates|visual_qa|all|clean [ARGS]" >&2; exit 2 ;;
 esac

@@ -101,6 +101,8 @@ def _sample(frame: av.VideoFrame, pts_s: float) -> SampledFrame:
 
 def _keyframes(container, stream, report: SamplingReport) -> Iterator[SampledFrame]:
     stream.codec_context.skip_frame = "NONKEY"
+    # Demuxers that honour it (MP4/MOV) then skip non-key samples without reading them.
+    stream.discard = av.stream.Discard.nonkey
     for frame in _decoded(container, stream, report, keys_only=True):
         pts_s = _frame_time_s(frame)
         if pts_s is not None:
