@@ -32,7 +32,7 @@ case "$what" in
   scale|series) exec "$PYTHON" -m bench.scale series "$@" ;;
   estimate) exec "$PYTHON" -m bench.estimate "$@" ;;
   duplicates) exec "$PYTHON" -m bench.duplicates_scale "$@" ;;
-  visual_qa) exec "$PYTHON" -m bench.visual_qa "$@" ;;
+  visual_qa) exec "$PYTHON" -m bench.visual_qa_hd "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"
     "$PYTHON" -m bench.scale slice
