@@ -23,6 +23,7 @@ from typing import Optional
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import QaOptions
@@ -83,14 +84,32 @@ class _UnionKeys(beam.CombineFn):
         return accumulator
 
 
+def sharing_keys(table: pa.Table, query_keys: np.ndarray, also: frozenset) -> pa.Table:
+    """The rows of clips with at least one sample sharing a band value with a query (or in `also`)."""
+    hashes = table.column("phash").to_numpy(zero_copy_only=False)
+    hit = np.zeros(len(hashes), bool)
+    for band in range(BANDS):
+        hit |= np.isin((band << 16) | band_values(hashes, band).astype(np.int64), query_keys)
+    ids = table.column("clip_id")
+    wanted = pa.array(sorted(set(pc.unique(ids.filter(pa.array(hit))).to_pylist()) | set(also)), pa.string())
+    return table.filter(pc.is_in(ids, value_set=wanted))
+
+
 class ReadStoredSeries(beam.DoFn):
-    """One samples file of the last snapshot -> the series of its clips (on a worker)."""
+    """One samples file of the last snapshot -> the series of its clips (on a worker).
+
+    With `new_keys` (the band values of this run's samples), clips that share
+    none are skipped before any per-clip work: a night with a few new clips
+    reads the archive's samples but builds almost no series.
+    """
 
     def __init__(self, qa: QaOptions, plan: MatchPlan):
         self._qa, self._plan = qa, plan
 
-    def process(self, path: str):
+    def process(self, path: str, new_keys=None):
         table = read_file(path, SERIES_COLUMNS)
+        if new_keys is not None:
+            table = sharing_keys(table, new_keys, self._plan.requery_ids)
         query_ids = None if self._plan.requery_all else self._plan.requery_ids
         yield from series_from_table(table, self._qa, query_ids, self._plan.exclude_ids)
 
@@ -191,6 +210,13 @@ def write_matches(rows: list[dict], path: str) -> int:
     return len(rows)
 
 
+def _keys(series, label: str):
+    """One sorted array of the band keys of these series (a singleton side input)."""
+    return (series
+            | f"{label}Each" >> beam.Map(query_band_keys)
+            | f"{label}Union" >> beam.CombineGlobally(_UnionKeys()))
+
+
 class MatchFootage(beam.PTransform):
     """Per-clip samples batches -> MATCHES_SCHEMA rows in `plan.matches_path` (one file)."""
 
@@ -204,17 +230,21 @@ class MatchFootage(beam.PTransform):
                  | "QuerySeries" >> beam.Map(series_from_batch, qa)
                  | "Lit" >> beam.Filter(lambda s: s is not None))
         series = query
+        semi_join = plan.semi_join and not plan.requery_all and bool(plan.stored_files)
         if plan.stored_files:
-            stored = (samples.pipeline
-                      | "StoredFiles" >> beam.Create(list(plan.stored_files))
-                      | "SpreadFiles" >> beam.Reshuffle()
-                      | "StoredSeries" >> beam.ParDo(ReadStoredSeries(qa, plan)))
+            files = (samples.pipeline
+                     | "StoredFiles" >> beam.Create(list(plan.stored_files))
+                     | "SpreadFiles" >> beam.Reshuffle())
+            read = ReadStoredSeries(qa, plan)
+            if semi_join and not plan.requery_ids:  # requeried stored clips' keys are not known yet
+                stored = files | "StoredSeries" >> beam.ParDo(read, new_keys=beam.pvalue.AsSingleton(
+                    _keys(query, "NewKeys")))
+            else:
+                stored = files | "StoredSeries" >> beam.ParDo(read)
             series = (query, stored) | "AllSeries" >> beam.Flatten()
-        emit = EmitRecords(semi_join=plan.semi_join and not plan.requery_all and bool(plan.stored_files))
-        if emit._semi_join:
-            keys = (series | "Queries" >> beam.Filter(lambda s: s.query)
-                    | "QueryKeys" >> beam.Map(query_band_keys)
-                    | "UnionKeys" >> beam.CombineGlobally(_UnionKeys()))
+        emit = EmitRecords(semi_join=semi_join)
+        if semi_join:
+            keys = _keys(series | "Queries" >> beam.Filter(lambda s: s.query), "QueryKeys")
             recs = series | "Records" >> beam.ParDo(emit, query_keys=beam.pvalue.AsSingleton(keys))
         else:
             recs = series | "Records" >> beam.ParDo(emit)
