@@ -82,6 +82,13 @@ def _fractions(values: list[float]) -> dict:
             "p99": round(float(np.percentile(array, 99)), 3), "max": round(float(array.max()), 3)}
 
 
+def _agreeing(counts: list[int]) -> dict:
+    """How many samples agree at the best alignment (--dup-min-samples needs 3)."""
+    array = np.array(counts or [0])
+    return {"max": int(array.max()), **{str(k): int((array == k).sum()) for k in range(3)},
+            "3+": int((array >= 3).sum())}
+
+
 def _best_shift(a: ClipSeries, b: ClipSeries, qa: QaOptions):
     step = max(a.spacing_s, b.spacing_s, 1.0)
     offsets = np.arange(-np.floor(a.duration_s / step), np.ceil(b.duration_s / step) + 1) * step
@@ -99,7 +106,7 @@ def distance_stats(index_dir: str, planted: dict[str, tuple], qa: QaOptions, ran
     evidence_path = os.path.join(index_dir, "current", ".matches.parquet")
     evidence = pq.read_table(evidence_path).to_pylist() if os.path.exists(evidence_path) else []
     copy_ids = {clips[uri]["clip_id"] for uri in planted if uri in clips}
-    copies_bits, copies_fraction, cand_bits, cand_fraction = [], [], [], []
+    copies_bits, copies_fraction, cand_bits, cand_fraction, cand_agree = [], [], [], [], []
     for row in evidence:
         a, b = series.get(row["clip_a"]), series.get(row["clip_b"])
         if a is None or b is None:
@@ -113,18 +120,22 @@ def distance_stats(index_dir: str, planted: dict[str, tuple], qa: QaOptions, ran
         else:
             cand_bits.append(bits)
             cand_fraction.append(fraction)
+            cand_agree.append(row["agreeing"])
     rng = random.Random(seed)
     originals = [s for s in series.values() if s.clip_id not in copy_ids]
-    random_bits, random_fraction = [], []
+    random_bits, random_fraction, random_agree = [], [], []
     for _ in range(min(random_pairs, len(originals) // 2)):
         a, b = rng.sample(originals, 2)
         best = _best_shift(a, b, qa)
         random_bits.append(_pair_bits(a, b, best.offset_s, qa))
         random_fraction.append(best.fraction)
+        random_agree.append(best.agreeing)
     return {"copies": {"bits": _histogram(copies_bits), "agreeing_fraction": _fractions(copies_fraction)},
-            "distinct_candidates": {"bits": _histogram(cand_bits), "agreeing_fraction": _fractions(cand_fraction)},
+            "distinct_candidates": {"bits": _histogram(cand_bits), "agreeing_fraction": _fractions(cand_fraction),
+                                    "agreeing_samples": _agreeing(cand_agree)},
             "distinct_random_best_shift": {"bits": _histogram(random_bits),
-                                           "agreeing_fraction": _fractions(random_fraction)}}
+                                           "agreeing_fraction": _fractions(random_fraction),
+                                           "agreeing_samples": _agreeing(random_agree)}}
 
 
 def evidence_summary(index_dir: str, new_ids: Optional[set] = None) -> dict:
