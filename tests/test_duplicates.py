@@ -123,9 +123,11 @@ def test_equal_key_pairs_finds_every_pair_once(chunk):
 
 
 def _votes(series_list) -> np.ndarray:
-    parts = [records(s) for s in series_list]
-    shards, recs = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    votes = [compare_shard(shard, group, QA.dup_max_bits) for shard, group in split_by_shard(shards, recs)]
+    votes = []
+    for band in range(4):
+        parts = [records(s)[band] for s in series_list]
+        shards, recs = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        votes += [compare_shard(shard, group, QA.dup_max_bits) for shard, group in split_by_shard(shards, recs)]
     return np.concatenate(votes)
 
 

@@ -16,7 +16,7 @@ hash are one picture; pairs come from
   (found in the lowest band they share, so once): every member of one against
   every member of the other;
 - the members of one picture (in band 0 only, since identical hashes share
-  every band): all pairs, unless the picture is *popular* (more than
+  every band; only band 0's records carry context): all pairs, unless the picture is *popular* (more than
   `POPULAR_PICTURE` samples show it: a static scene, or synthetic footage that
   reuses pictures). Then its members are sub-keyed by a band of their context
   (the clip's picture `CONTEXT_LAG_S` later, and earlier): only samples whose
@@ -47,8 +47,10 @@ MAX_OFFSETS = 4               # offsets per candidate pair checked on the full s
 PAIR_SHARDS = 64
 CHUNK_PAIRS = 4_000_000       # index pairs materialised at once
 
-RECORD = np.dtype([("value", "<u2"), ("clip", "<u8"), ("t", "<f8"), ("h", "<i8"), ("fwd", "<i8"),
-                   ("bwd", "<i8"), ("query", "?")])
+# A record per lit sample and band (the band value is the hash's, not stored). Only band 0
+# carries the context hashes: same-picture pairs, the ones that need context, are made there.
+LEAN = np.dtype([("clip", "<u8"), ("t", "<f4"), ("h", "<i8"), ("query", "?")])
+RECORD = np.dtype([("clip", "<u8"), ("t", "<f4"), ("h", "<i8"), ("query", "?"), ("fwd", "<i8"), ("bwd", "<i8")])
 VOTE = np.dtype([("a", "<u8"), ("b", "<u8"), ("ta", "<f8"), ("tb", "<f8"), ("bits", "<u1")])
 
 
@@ -61,25 +63,28 @@ def _bits(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(np.bitwise_xor(a, b).view(np.uint64))
 
 
+def in_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """values in a sorted unique array (np.isin re-sorts its second argument on every call)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    return sorted_keys[at] == values
+
+
 def shard_of(band: int, values: np.ndarray) -> np.ndarray:
     return (band << SHARD_BITS) | (values.astype(np.int64) >> (BAND_BITS - SHARD_BITS))
 
 
-def records(series: ClipSeries) -> tuple[np.ndarray, np.ndarray]:
-    """(shard of each record, records): one record per lit sample and band."""
-    count = len(series.hashes)
-    fwd, bwd = series.contexts()
-    base = np.empty(count, RECORD)
-    base["clip"], base["t"], base["h"] = series.key, series.times_s, series.hashes
-    base["fwd"], base["bwd"], base["query"] = fwd, bwd, series.query
-    out = np.empty(count * BANDS, RECORD)
-    shards = np.empty(count * BANDS, np.int64)
+def records(series: ClipSeries) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per band: (shard of each record, records), one record per lit sample."""
+    out = []
     for band in range(BANDS):
-        part = slice(band * count, (band + 1) * count)
-        out[part] = base
-        out["value"][part] = band_values(series.hashes, band)
-        shards[part] = shard_of(band, out["value"][part])
-    return shards, out
+        recs = np.empty(len(series.hashes), RECORD if band == 0 else LEAN)
+        recs["clip"], recs["t"], recs["h"], recs["query"] = series.key, series.times_s, series.hashes, series.query
+        if band == 0:
+            recs["fwd"], recs["bwd"] = series.contexts()
+        out.append((shard_of(band, band_values(series.hashes, band)), recs))
+    return out
 
 
 def split_by_shard(shards: np.ndarray, recs: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -179,6 +184,9 @@ def compare_shard(shard: int, recs: np.ndarray, max_bits: int) -> np.ndarray:
         pa, pb = pa[keep], pb[keep]
         both = popular[pa] & popular[pb]
         votes.append(_votes(recs, *_cross(pa[~both], pb[~both], starts, counts, members)))
+        if "fwd" not in recs.dtype.names:  # no context outside band 0: every member pair
+            votes.append(_votes(recs, *_cross(pa[both], pb[both], starts, counts, members)))
+            continue
         for p, q in zip(pa[both], pb[both]):
             index = np.r_[members[starts[p]:starts[p] + counts[p]], members[starts[q]:starts[q] + counts[q]]]
             i, j = _context_pairs(recs, index, np.zeros(len(index), np.int64), max_bits)
@@ -227,4 +235,5 @@ def pick_offsets(votes: np.ndarray, bin_s: float) -> Iterator[tuple[int, int, li
     bounds = np.flatnonzero(pair_of[1:] != pair_of[:-1]) + 1
     for begin, end in zip(np.r_[0, bounds], np.r_[bounds, len(pair_of)]):
         a, b = pairs[:, pair_of[begin]]
-        yield int(a), int(b), [float(x) for x in mean_offset[strong[begin:end][:MAX_OFFSETS]]]
+        # Sample times travel as float32: a millisecond is the precision worth keeping.
+        yield int(a), int(b), [round(float(x), 3) for x in mean_offset[strong[begin:end][:MAX_OFFSETS]]]

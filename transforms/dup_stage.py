@@ -30,7 +30,7 @@ from schemas import QaOptions
 from transforms.dup_align import judge
 from transforms.dup_candidates import (
     BANDS,
-    SHARD_BITS,
+    in_sorted,
     band_values,
     compare_shard,
     pair_shard,
@@ -71,17 +71,20 @@ def query_band_keys(series: ClipSeries) -> np.ndarray:
 
 
 class _UnionKeys(beam.CombineFn):
+    """Sorted unique band keys of all query series (sorted: members are looked up by bisection)."""
+
     def create_accumulator(self):
-        return np.empty(0, np.int64)
+        return []
 
     def add_input(self, accumulator, keys):
-        return np.union1d(accumulator, keys)
+        accumulator.append(keys)
+        return accumulator
 
     def merge_accumulators(self, accumulators):
-        return np.unique(np.concatenate(list(accumulators))) if accumulators else np.empty(0, np.int64)
+        return [keys for accumulator in accumulators for keys in accumulator]
 
     def extract_output(self, accumulator):
-        return accumulator
+        return np.unique(np.concatenate(accumulator)) if accumulator else np.empty(0, np.int64)
 
 
 def sharing_keys(table: pa.Table, query_keys: np.ndarray, also: frozenset) -> pa.Table:
@@ -89,7 +92,7 @@ def sharing_keys(table: pa.Table, query_keys: np.ndarray, also: frozenset) -> pa
     hashes = table.column("phash").to_numpy(zero_copy_only=False)
     hit = np.zeros(len(hashes), bool)
     for band in range(BANDS):
-        hit |= np.isin((band << 16) | band_values(hashes, band).astype(np.int64), query_keys)
+        hit |= in_sorted((band << 16) | band_values(hashes, band).astype(np.int64), query_keys)
     ids = table.column("clip_id")
     wanted = pa.array(sorted(set(pc.unique(ids.filter(pa.array(hit))).to_pylist()) | set(also)), pa.string())
     return table.filter(pc.is_in(ids, value_set=wanted))
@@ -121,28 +124,26 @@ class EmitRecords(beam.DoFn):
         self._semi_join = semi_join
 
     def start_bundle(self):
-        self._buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self._buffer: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(BANDS)]
         self._size = 0
 
     def process(self, series: ClipSeries, query_keys=None):
-        shards, recs = records(series)
-        if self._semi_join and not series.query and query_keys is not None:
-            keys = ((shards >> SHARD_BITS) << 16) | recs["value"].astype(np.int64)  # band, value
-            keep = np.isin(keys, query_keys)
-            shards, recs = shards[keep], recs[keep]
-        if len(recs):
-            self._buffer.append((shards, recs))
-            self._size += len(recs)
+        for band, (shards, recs) in enumerate(records(series)):
+            if self._semi_join and not series.query and query_keys is not None:
+                keys = (band << 16) | band_values(recs["h"], band).astype(np.int64)
+                keep = in_sorted(keys, query_keys)
+                shards, recs = shards[keep], recs[keep]
+            if len(recs):
+                self._buffer[band].append((shards, recs))
+                self._size += len(recs)
         if self._size >= FLUSH_RECORDS:
             yield from self._flush()
 
     def _flush(self):
-        if not self._buffer:
-            return
-        shards = np.concatenate([s for s, _ in self._buffer])
-        recs = np.concatenate([r for _, r in self._buffer])
-        self._buffer, self._size = [], 0
-        yield from split_by_shard(shards, recs)
+        for parts in self._buffer:
+            if parts:
+                yield from split_by_shard(np.concatenate([s for s, _ in parts]), np.concatenate([r for _, r in parts]))
+        self._buffer, self._size = [[] for _ in range(BANDS)], 0
 
     def finish_bundle(self):
         for element in self._flush():

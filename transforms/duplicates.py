@@ -14,7 +14,7 @@ import pyarrow as pa
 from schemas import QaOptions
 from transforms.dup_align import judge
 from transforms.dup_apply import relations_from_matches, resolve
-from transforms.dup_candidates import compare_shard, pick_offsets, records, split_by_shard
+from transforms.dup_candidates import BANDS, compare_shard, pick_offsets, records, split_by_shard
 from transforms.dup_series import ClipSeries, series_from_table
 from transforms.dup_stage import MATCHES_SCHEMA
 
@@ -24,9 +24,11 @@ def match_series(series: list[ClipSeries], qa: QaOptions) -> list[dict]:
     if not series:
         return []
     parts = [records(s) for s in series]
-    shards = np.concatenate([p[0] for p in parts])
-    recs = np.concatenate([p[1] for p in parts])
-    votes = [compare_shard(shard, group, qa.dup_max_bits) for shard, group in split_by_shard(shards, recs)]
+    votes = []
+    for band in range(BANDS):  # each band's records have their own layout
+        shards = np.concatenate([p[band][0] for p in parts])
+        recs = np.concatenate([p[band][1] for p in parts])
+        votes += [compare_shard(shard, group, qa.dup_max_bits) for shard, group in split_by_shard(shards, recs)]
     by_key = {s.key: s for s in series}
     return [judge(by_key[a], by_key[b], offsets, qa)
             for a, b, offsets in pick_offsets(np.concatenate(votes), qa.dup_max_offset_s)]
