@@ -58,7 +58,7 @@ def _pair_bits(a: ClipSeries, b: ClipSeries, offset_s: float, qa: QaOptions) -> 
     driver, other = (a, b) if driver_is_a else (b, a)
     mapped = driver.times_s + (offset_s if driver_is_a else -offset_s)
     tolerance_s = max(qa.dup_max_offset_s, 0.5 * other.spacing_s * 1.01)
-    inside = (mapped >= -tolerance_s) & (mapped <= other.duration_s + tolerance_s)
+    inside = (mapped >= other.times_s[0] - tolerance_s) & (mapped <= other.times_s[-1] + tolerance_s)
     if not inside.any():
         return np.empty(0, np.int64)
     partner = nearest_index(other.times_s, mapped[inside])

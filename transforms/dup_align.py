@@ -10,7 +10,8 @@ between samples). Each of its samples that falls inside the other clip's span
 is paired with the other clip's sample nearest in time, if that one is within
 `tolerance_s` (the larger of --dup-max-offset-s and half the denser clip's
 step); the pair agrees when the hashes are at most --dup-max-bits apart. A
-sample with no partner close enough counts as disagreeing.
+sample inside the other clip's sampled span with no partner close enough
+counts as disagreeing.
 
 A good alignment has at least --dup-min-fraction of the driver's samples in
 the overlap agreeing, at least --dup-min-samples of them, showing at least
@@ -73,7 +74,9 @@ def align(a: ClipSeries, b: ClipSeries, offset_s: float, qa: QaOptions) -> Align
     shift = offset_s if driver_is_a else -offset_s          # driver time + shift = other time
     tolerance_s = max(qa.dup_max_offset_s, 0.5 * other.spacing_s * 1.01)
     mapped = driver.times_s + shift
-    inside = (mapped >= -tolerance_s) & (mapped <= other.duration_s + tolerance_s)
+    # Inside the other clip's sampled span: a driver sample past the other's last sample (an
+    # excerpt's end falls between two of the driver's samples) has nothing to be compared with.
+    inside = (mapped >= other.times_s[0] - tolerance_s) & (mapped <= other.times_s[-1] + tolerance_s)
     compared = int(inside.sum())
     if compared == 0:
         return Alignment(offset_s, 0, 0, 0, 0.0, False, False)
