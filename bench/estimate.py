@@ -23,6 +23,16 @@ b x 3600 x F. W counts worker cores (vCPUs), one indexing process each.
 FnApiRunner: seconds). `io_s_per_clip` is the latency a worker waits per clip
 that CPU time does not show (0 on local disk; a few ranged reads on GCS,
 ~0.05-0.2 s, worth running more processes per vCPU for).
+
+With `--qa`, the keyframe QA (`--decode keyframes`) is added on top, from the
+latest `python -m bench.visual_qa_hd` fit for `--qa-size` (or your own numbers:
+`--qa-keyframe-ms`, `--qa-rest-ms-per-s`; measure your own clips with
+`python -m bench.visual_qa_hd --clip YOUR.mp4 ...`):
+
+    qa_core_s = H * 3600 * (sum over GOP lengths g of share_g / g * keyframe_s + rest_s_per_s)
+    worker_hours = qa_core_s / 3600 / efficiency
+
+`--qa-gops 1:0.5,2:0.5` says which share of the hours has which GOP length (s).
 """
 
 from __future__ import annotations
@@ -103,6 +113,34 @@ def estimate(costs: dict, clips: int, hours: float, fps: float, workers: int, st
     return out
 
 
+def qa_costs(results_dir: str, size: str, keyframe_ms: Optional[float],
+             rest_ms_per_s: Optional[float]) -> dict:
+    """CPU seconds per keyframe and per clip-second besides, measured or given."""
+    fitted = ((latest("visual_qa_hd-*.json", results_dir) or {}).get("fit") or {}).get(size, {})
+    keyframe_s = keyframe_ms / 1000 if keyframe_ms is not None else fitted.get("cpu_s_per_keyframe")
+    rest_s = rest_ms_per_s / 1000 if rest_ms_per_s is not None else fitted.get("cpu_s_per_clip_second_besides")
+    if keyframe_s is None or rest_s is None:
+        raise SystemExit(f"no {size} keyframe QA measurement in {results_dir}; run ./bench/run.sh visual_qa "
+                         "or give --qa-keyframe-ms and --qa-rest-ms-per-s")
+    return {"cpu_s_per_keyframe": keyframe_s, "cpu_s_per_clip_second_besides": rest_s,
+            "source": "given" if keyframe_ms is not None else "bench/results/visual_qa_hd-*.json"}
+
+
+def qa_estimate(costs: dict, hours: float, gops: dict[float, float], workers: int, efficiency: float) -> dict:
+    seconds = hours * 3600
+    keyframes = sum(seconds * share / gop_s for gop_s, share in gops.items())
+    core_s = keyframes * costs["cpu_s_per_keyframe"] + seconds * costs["cpu_s_per_clip_second_besides"]
+    worker_hours = core_s / 3600 / efficiency
+    return {"keyframes": round(keyframes), "core_hours": round(core_s / 3600, 2),
+            "worker_hours": round(worker_hours, 2), "wall_h_on_workers": round(worker_hours / workers, 2)}
+
+
+def _gop_mix(text: str) -> dict[float, float]:
+    mix = {float(g): float(share) for g, share in (part.split(":") for part in text.split(","))}
+    total = sum(mix.values())
+    return {g: share / total for g, share in mix.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.estimate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, required=True)
@@ -116,6 +154,11 @@ def main(argv=None) -> int:
     parser.add_argument("--io-s-per-clip", type=float, default=0.0,
                         help="I/O wait per clip not seen as CPU (0 local disk; ~0.1 GCS)")
     parser.add_argument("--results", default=RESULTS_DIR)
+    parser.add_argument("--qa", action="store_true", help="add keyframe QA (--decode keyframes)")
+    parser.add_argument("--qa-size", default="720p", help="which measured resolution (720p, 1080p)")
+    parser.add_argument("--qa-gops", default="1:0.5,2:0.5", help="GOP length (s):share of the hours, ...")
+    parser.add_argument("--qa-keyframe-ms", type=float, help="your CPU ms per keyframe (else measured)")
+    parser.add_argument("--qa-rest-ms-per-s", type=float, help="your CPU ms per clip-second besides keyframes")
     args = parser.parse_args(argv)
     throughput = latest("throughput-*.json", args.results)
     if throughput is None:
@@ -130,7 +173,16 @@ def main(argv=None) -> int:
         print(f"  {tier:<8} {row['core_s_per_clip'] * 1000:6.2f} ms/clip + {row['core_s_per_hour']:6.2f} "
               f"core-s/hour -> {row['core_s'] / 3600:7.2f} core-hours, wall {row['wall_s'] / 60:7.1f} min; "
               f"{row['workers_for_deadline']} vCPUs for {args.deadline_h:g} h")
-    print(json.dumps({"inputs": vars(args), "fit": fit, "estimate": result}, default=str))
+    qa = None
+    if args.qa:
+        costs = qa_costs(args.results, args.qa_size, args.qa_keyframe_ms, args.qa_rest_ms_per_s)
+        qa = {"costs": costs, **qa_estimate(costs, args.hours, _gop_mix(args.qa_gops), args.workers,
+                                             args.efficiency)}
+        print(f"  keyframe QA ({args.qa_size}, GOPs {args.qa_gops}): {qa['keyframes']:,} keyframes x "
+              f"{costs['cpu_s_per_keyframe'] * 1000:.2f} ms + {costs['cpu_s_per_clip_second_besides'] * 1000:.2f} "
+              f"ms per video second -> {qa['core_hours']:.1f} core-hours, {qa['worker_hours']:.1f} worker-hours "
+              f"at efficiency {args.efficiency}; {qa['wall_h_on_workers']:.2f} h on {args.workers} vCPUs")
+    print(json.dumps({"inputs": vars(args), "fit": fit, "estimate": result, "qa": qa}, default=str))
     return 0
 
 

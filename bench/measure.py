@@ -77,6 +77,8 @@ class TreeSampler(threading.Thread):
         super().__init__(daemon=True)
         self.root_pid, self.interval_s, self.pss = root_pid, interval_s, pss
         self.peak_rss_bytes = self.peak_pss_bytes = self.peak_processes = self.samples = 0
+        # The root alone (the launcher) and the largest single descendant (a worker process).
+        self.peak_root_rss_bytes = self.peak_child_rss_bytes = 0
         self._stop_event = threading.Event()
 
     def sample(self) -> None:
@@ -86,6 +88,11 @@ class TreeSampler(threading.Thread):
         self.samples += 1
         self.peak_rss_bytes = max(self.peak_rss_bytes, sum(rss for _, rss in tree))
         self.peak_processes = max(self.peak_processes, len(tree))
+        for pid, rss in tree:
+            if pid == self.root_pid:
+                self.peak_root_rss_bytes = max(self.peak_root_rss_bytes, rss)
+            else:
+                self.peak_child_rss_bytes = max(self.peak_child_rss_bytes, rss)
         if self.pss:
             self.peak_pss_bytes = max(self.peak_pss_bytes, sum(_pss_bytes(pid) for pid, _ in tree))
 
@@ -110,6 +117,8 @@ class Measured:
     cpu_s: float          # user + system CPU of the tree's reaped processes
     stdout: str
     stderr: str
+    peak_root_rss_bytes: int = 0   # the launched process alone
+    peak_child_rss_bytes: int = 0  # its largest descendant at any moment
 
 
 def run_measured(argv: Sequence[str], env: Optional[dict] = None, cwd: Optional[str] = None,
@@ -132,7 +141,8 @@ def run_measured(argv: Sequence[str], env: Optional[dict] = None, cwd: Optional[
     after = os.times()
     cpu_s = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     return Measured(list(argv), proc.returncode, wall_s, sampler.peak_rss_bytes, sampler.peak_pss_bytes,
-                    sampler.peak_processes, cpu_s, stdout, stderr)
+                    sampler.peak_processes, cpu_s, stdout, stderr, sampler.peak_root_rss_bytes,
+                    sampler.peak_child_rss_bytes)
 
 
 def load_average() -> list[float]:

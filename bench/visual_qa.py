@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from pipeline.synth import synth
 from schemas import QaOptions
@@ -30,16 +31,23 @@ from transforms.visual_qa import analyze_uri
 REPEATS = 3
 
 
-def bare_keyframes_loop(path: str, qa: QaOptions) -> int:
-    """The reference: PyAV decode of keyframes + the same metrics, nothing else."""
+def bare_keyframes_loop(path: str, qa: QaOptions, reuse: bool = False) -> int:
+    """The reference: PyAV decode of keyframes + the same metrics, nothing else.
+
+    `reuse`: one swscale reformatter for every frame (`frame.reformat` builds a
+    new swscale context per frame), the best plain-PyAV loop found.
+    """
     count = 0
     previous = None
+    reformatter = VideoReformatter() if reuse else None
     with av.open(path) as container:
         stream = container.streams.video[0]
         stream.codec_context.skip_frame = "NONKEY"
         for frame in container.decode(stream):
             width, height = fm.analysis_size(frame.width, frame.height)
-            gray = frame.reformat(width=width, height=height, format="gray", interpolation="AREA").to_ndarray()
+            options = {"width": width, "height": height, "format": "gray", "interpolation": "AREA"}
+            small = reformatter.reformat(frame, **options) if reuse else frame.reformat(**options)
+            gray = small.to_ndarray()
             fm.mean_luma(gray), fm.dark_fraction(gray, qa.dark_luma), fm.sharpness(gray), fm.phash(gray)
             if previous is not None:
                 fm.change(previous, gray)

@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
                             "(default 96x72 at 40000 bit/s); not in the manifest. Repeatable.")
     synth.add_argument("--force", action="store_true",
                        help="write into a non-empty OUT_DIR, replacing its clips/ and manifest.csv")
+    synth.add_argument("--trim", action="append", default=[], metavar="CLIP:START_S:SECONDS",
+                       help="also write an excerpt of clip number CLIP (SECONDS from START_S, "
+                            "re-encoded) beside it as clip-NNNNNN-excerpt.mp4; not in the manifest. "
+                            "Repeatable.")
 
     index = commands.add_parser("index", help="index clips into DIR/{clips,frames,errors}/*.parquet",
                                 description="Index clips with a Beam pipeline. Flags clipindex does not "
@@ -90,7 +94,7 @@ def _clear_synth_target(out_dir: str, force: bool) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from pipeline.synth import Condition, Reencode, SynthProblem, synth
+    from pipeline.synth import Condition, Reencode, SynthProblem, Trim, synth
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 500 == 0:
@@ -100,7 +104,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         _clear_synth_target(args.out_dir, args.force)
         plans = synth(args.out_dir, args.clips, args.hours, fps=args.fps, size=args.size, seed=args.seed,
                       progress=progress, conditions=[Condition.parse(c) for c in args.inject],
-                      reencode=[Reencode.parse(r) for r in args.reencode])
+                      reencode=[Reencode.parse(r) for r in args.reencode],
+                      trims=[Trim.parse(t) for t in args.trim])
     except SynthProblem as problem:
         return _fail_usage(str(problem))
     frames = sum(p.frame_count for p in plans)
@@ -147,7 +152,8 @@ def _summary_notes(run: dict) -> str:
     from transforms.selection import describe_counts
     from transforms.summarize import duplicates_sentence
 
-    notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], included=True)]
+    notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], True,
+                                                         run.get("excerpts", 0), run.get("excerpt_hours", 0.0))]
     return "".join(f"; {note}" for note in notes if note)
 
 

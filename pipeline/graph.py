@@ -10,6 +10,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from schemas import FileInfo, IndexConfig
 from transforms import storage
 from transforms.checkpoint import Checkpoint
+from transforms.dup_stage import MatchFootage, MatchPlan
 from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
 from transforms.write import WriteIndex
 
@@ -34,7 +35,8 @@ def local_runner():
 
 
 def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
-                snapshot_dir: str, spread: bool = True, checkpoint: Optional[Checkpoint] = None) -> None:
+                snapshot_dir: str, spread: bool = True, checkpoint: Optional[Checkpoint] = None,
+                match: Optional[MatchPlan] = None) -> None:
     files = (
         pipeline
         # The clip list travels as a file, not inside the pipeline (beam.Create would
@@ -53,11 +55,13 @@ def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
     tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "samples": outputs[SAMPLES_TAG],
               "errors": outputs[ERRORS_TAG]}
     _ = tables | "WriteIndex" >> WriteIndex(snapshot_dir, config.run_id, checkpoint)
+    if match is not None:  # near-duplicates: this run's samples against the whole archive
+        _ = outputs[SAMPLES_TAG] | "MatchFootage" >> MatchFootage(config.qa, match)
 
 
 def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir: str,
                        options: PipelineOptions, runner_name: Optional[str],
-                       checkpoint: Optional[Checkpoint] = None) -> None:
+                       checkpoint: Optional[Checkpoint] = None, match: Optional[MatchPlan] = None) -> None:
     runner = None if runner_name else local_runner()
     inputs_path = storage.join(snapshot_dir, INPUTS_FILE)
     storage.write_bytes(inputs_path, "".join(info.to_json() + "\n" for info in files).encode("utf-8"))
@@ -65,7 +69,7 @@ def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir:
         one_local_worker = runner is not None and options.view_as(DirectOptions).direct_num_workers <= 1
         with beam.Pipeline(runner=runner, options=options) as pipeline:
             build_index(pipeline, inputs_path, config, snapshot_dir, spread=not one_local_worker,
-                        checkpoint=checkpoint)
+                        checkpoint=checkpoint, match=match)
     finally:
         storage.delete_file(inputs_path)
     # Beam's DataflowRunner returns "done" without submitting anything on --dry_run (other

@@ -22,14 +22,16 @@ from pipeline.unattended import guard_removals, refresh_thresholds
 from schemas import SCHEMA_VERSION
 from transforms import checkpoint as checkpoints
 from transforms import storage
-from transforms.duplicates import mark_duplicates
+from transforms.dup_apply import apply_matches
+from transforms.dup_plan import has_work, matching_key, plan_matching, query_count, requeried_ids
 from transforms.faults import fail_point
 from transforms.incremental import carry_forward, plan_run
+from transforms.index_clip import clip_id_for
 from transforms.output_dir import check_index_folder, make_output
 from transforms.run_lock import RunLease
 from transforms.selection import Selection
 from transforms.summarize import summarize_snapshot
-from transforms.tables_io import write_empty_tables
+from transforms.tables_io import table_files, write_empty_tables
 from transforms.snapshot import (
     TABLES,
     THUMBS,
@@ -95,24 +97,30 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                        f"failed before{_resumed_clause(resumed, to_read)}), carrying forward "
                        f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(selection)}")
             guard_removals(args, plan)
+            # Clips resumed from a checkpoint are not read again, but they are new to the archive:
+            # their stored samples (linked into the snapshot by _resume) are queries like this run's.
+            match = plan_matching(snapshot, previous, plan, config, _resumed_ids(plan, to_read),
+                                  table_files(storage.join(snapshot, "samples")) if resumed else ())
             _test_failure_hook("before_pipeline")
-            if to_read:
+            if to_read or has_work(match):
                 printer = (contextlib.nullcontext() if args.quiet
                            else ProgressPrinter(progress_dir, len(to_read)))
                 with printer:
                     run_index_pipeline(to_read, config, snapshot, beam_options(args, beam_args),
-                                       args.runner, checkpoint)
+                                       args.runner, checkpoint, match)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
                 refresh_thresholds(previous, snapshot, plan, config, qa_thresholds(config))
             checkpoints.collect_thumbnails(checkpoint, snapshot)
-            # Over every clip of the snapshot, carried ones included: a relation between clips.
-            mark_duplicates(snapshot, config.qa)
+            # The comparing ran on workers; here only its verdicts are written into the clips rows.
+            matched = apply_matches(snapshot, run_id, match.matches_path if match else None, requeried_ids(match))
+            matched["query_clips"] = query_count(match, plan)
             _test_failure_hook("after_pipeline")
             write_empty_tables(snapshot, run_id)  # every table readable, even without rows
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
                              selection, resumed)
             run["broke_stale_lock"] = lease.broke_stale_lock
+            run["matching_stats"] = matched
             with INTERRUPTS.committing():
                 lease.check()  # fencing: commit only while the lock is still this run's
                 commit(args.output, run_id, run, args.keep_snapshots)
@@ -138,6 +146,12 @@ def _resume(args, config, snapshot, plan):
     to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
     INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
     return config, checkpoint, to_read, resumed
+
+
+def _resumed_ids(plan, to_read: list) -> frozenset:
+    """clip_ids of the clips a checkpoint gave this run (to read, but not read)."""
+    still = {info.uri for info in to_read}
+    return frozenset(clip_id_for(info.uri) for info in plan.to_read if info.uri not in still)
 
 
 def _resumed_clause(resumed: int, to_read: list) -> str:
@@ -184,6 +198,7 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
         **summary,
         **selection.counts(),
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
+        "matching": matching_key(config.qa) if config.decode != "none" else None,
         "changes": changes,
         "versions": _versions(),
     }

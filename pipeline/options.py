@@ -167,10 +167,11 @@ def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:
                             f"picture (default: {qa.dup_max_bits})")
     group.add_argument("--dup-min-fraction", type=_fraction, default=qa.dup_min_fraction,
                        help="share of time-aligned samples that must match for two clips to be the "
-                            f"same footage (default: {qa.dup_min_fraction})")
+                            f"same footage, or one an excerpt of the other (default: {qa.dup_min_fraction})")
     group.add_argument("--dup-max-offset-s", type=_positive_float, default=qa.dup_max_offset_s,
-                       help="samples of two clips this far apart in time may be aligned "
-                            f"(default: {qa.dup_max_offset_s})")
+                       help="at the best offset between two clips, samples this far apart in time (or half "
+                            f"the denser clip's sample step, if larger) are compared (default: "
+                            f"{qa.dup_max_offset_s}); see docs/duplicates.md")
 
 
 def qa_options(args: argparse.Namespace) -> QaOptions:

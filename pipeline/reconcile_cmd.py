@@ -91,8 +91,9 @@ def _print(result: Reconciliation, index_dir: str) -> None:
     print(f"  frames   {totals['frames']:>10}")
     print(f"  errors   {totals['errors']:>10}   duplicates {totals['duplicates']}   excerpts "
           f"{totals['excerpts']}   truncated {totals['truncated']}")
-    if totals["duplicates"]:
-        print("  " + duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], included=False))
+    if totals["duplicates"] or totals["excerpts"]:
+        print("  " + duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], False,
+                                         totals["excerpts"], totals["excerpt_hours"]))
     for check in result.checks:
         indexed, expected = check["indexed"], check["expected"]
         if isinstance(expected, float):

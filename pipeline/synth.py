@@ -1,13 +1,15 @@
 """`clipindex synth`: a deterministic corpus of real H.264 MP4 clips and its manifest.
 
-Encoding every frame would make large corpora slow, so a handful of one-GOP
-segments are encoded once (one encoder session, so every segment shares the
+Encoding every frame would make large corpora slow, so a pool of one-GOP
+segments is encoded once (one encoder session, so every segment shares the
 same SPS/PPS), and each clip is built by remuxing those packets with shifted
 timestamps. A clip whose length is not a whole number of GOPs ends with the
 first frames of a GOP, which is valid because the segments have no B-frames.
 The clips' frame counts add up to hours x 3600 x fps exactly. What the
-segments show is in `pipeline.synth_footage`; injected conditions replace
-whole GOPs (one second each) with condition segments, so tests know the truth.
+segments show, and why every clip is distinct footage, is in
+`pipeline.synth_footage`; injected conditions replace whole GOPs (one second
+each) with condition segments, so tests know the truth. Planted copies
+(re-encoded, trimmed) are written by `pipeline.synth_copies`.
 """
 
 from __future__ import annotations
@@ -20,24 +22,23 @@ import random
 from fractions import Fraction
 from typing import Callable, Optional, Sequence
 
-import av
-
-from pipeline.synth_footage import (
-    ALL_SEGMENTS,
-    CONDITION_SEGMENTS,
-    footage_line,
-    footage_lines,
-    variant_frame,
+from pipeline.synth_copies import (
+    Reencode,
+    SynthProblem,
+    Trim,
+    excerpt_relpath,
+    write_excerpt,
+    write_reencoded,
 )
+from pipeline.synth_copies import parse_size
+from pipeline.synth_copies import reencoded_relpath as _reencoded_relpath
+from pipeline.synth_footage import CONDITIONS, Footage, clip_classes, footage_line, make_footage, pool_size
+from pipeline.synth_remux import MIN_GOP_FRAMES, encode_segments, gop_frames, write_clip
 
-# A GOP of one second, but never fewer than this many frames: at --fps 1 a
-# one-frame GOP would make every frame a keyframe and large corpora big.
-MIN_GOP_FRAMES = 10
+__all__ = ["Condition", "Reencode", "Trim", "SynthProblem", "plan_corpus", "reencoded_relpath",
+           "excerpt_relpath_of", "split_frames", "synth"]
+
 CORPUS_START = dt.datetime(2026, 1, 5, 7, 0, tzinfo=dt.timezone.utc)
-
-
-class SynthProblem(Exception):
-    """Bad synth arguments (exit 2)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,29 +70,12 @@ class Condition:
             raise SynthProblem(f"--inject must look like black:CLIP:START_S:SECONDS, not {text!r}") from None
 
 
-@dataclasses.dataclass(frozen=True)
-class Reencode:
-    """A copy of clip number `clip` decoded and encoded again at another size and bit rate."""
-
-    clip: int
-    size: str = "96x72"
-    bit_rate: int = 40_000
-
-    @staticmethod
-    def parse(text: str) -> "Reencode":
-        parts = text.split(":")
-        try:
-            return Reencode(int(parts[0]), *parts[1:2], *(int(p) for p in parts[2:3]))
-        except (ValueError, TypeError):
-            raise SynthProblem(f"--reencode must look like CLIP[:WxH[:BITS_PER_S]], not {text!r}") from None
-
-
 def reencoded_relpath(plan: "ClipPlan") -> str:
-    return plan.relpath[: -len(".mp4")] + "-reencoded.mp4"
+    return _reencoded_relpath(plan.relpath)
 
 
-def gop_frames(fps: int) -> int:
-    return max(fps, MIN_GOP_FRAMES)
+def excerpt_relpath_of(plan: "ClipPlan") -> str:
+    return excerpt_relpath(plan.relpath)
 
 
 def split_frames(total_frames: int, clips: int, rng: random.Random) -> list[int]:
@@ -108,18 +92,26 @@ def split_frames(total_frames: int, clips: int, rng: random.Random) -> list[int]
     return parts
 
 
-def plan_corpus(clips: int, hours: float, fps: int, seed: int) -> list[ClipPlan]:
+def _pool_for(frames_per_clip: Sequence[int], fps: int, width: int, height: int) -> int:
+    gop = gop_frames(fps)
+    gops = [-(-frames // gop) for frames in frames_per_clip]
+    return pool_size(len(gops), sum(gops), max(gops), gop, width, height)
+
+
+def plan_corpus(clips: int, hours: float, fps: int, seed: int,
+                size: tuple[int, int] = (160, 120)) -> list[ClipPlan]:
     exact = Fraction(hours).limit_denominator(10**6) * 3600 * fps
     if exact.denominator != 1:
         raise SynthProblem(f"{hours} h at {fps} fps is not a whole number of frames")
     rng = random.Random(seed)
-    # Two clips share a line only beyond len(lines) = 272 clips (then they repeat footage).
-    lines = footage_lines(seed)
+    frames_per_clip = split_frames(int(exact), clips, rng)
+    pool = _pool_for(frames_per_clip, fps, *size)
+    classes = clip_classes(clips, pool, seed)  # one footage class per clip: never a copy of another
     devices = max(1, clips // 25)
     officers = max(1, clips // 15)
     plans = []
     start = CORPUS_START
-    for number, frames in enumerate(split_frames(int(exact), clips, rng)):
+    for number, frames in enumerate(frames_per_clip):
         device = f"BWC-{rng.randrange(devices) + 1:04d}"
         gops = -(-frames // gop_frames(fps))
         start += dt.timedelta(seconds=rng.randint(60, 4 * 3600))
@@ -129,66 +121,9 @@ def plan_corpus(clips: int, hours: float, fps: int, seed: int) -> list[ClipPlan]
             recorded_at=start,
             device_id=device,
             officer_id=f"OFC-{rng.randrange(officers) + 1:04d}",
-            segments=footage_line(lines[number % len(lines)], gops),
+            segments=footage_line(classes[number], pool, gops),
         ))
     return plans
-
-
-@dataclasses.dataclass
-class EncodedSegments:
-    template_path: str                       # a tiny MP4 holding the stream parameters
-    packets: list[list[tuple[bytes, bool]]]  # per variant: one GOP of (payload, keyframe)
-
-
-def encode_segments(work_dir: str, fps: int, width: int, height: int) -> EncodedSegments:
-    path = os.path.join(work_dir, ".segments.mp4")
-    gop = gop_frames(fps)
-    with av.open(path, "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"g": str(gop), "keyint_min": str(gop), "bf": "0", "sc_threshold": "0",
-                          "preset": "veryfast", "crf": "28"}
-        pts = 0
-        for variant in range(ALL_SEGMENTS):
-            for index in range(gop):
-                frame = av.VideoFrame.from_ndarray(variant_frame(variant, index, gop, width, height),
-                                                   format="rgb24")
-                frame.pts = pts
-                pts += 1
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    flat: list[tuple[bytes, bool]] = []
-    with av.open(path) as source:
-        for packet in source.demux(source.streams.video[0]):
-            if packet.size:  # skip the flush packet at the end
-                flat.append((bytes(packet), packet.is_keyframe))
-    groups = [flat[v * gop:(v + 1) * gop] for v in range(ALL_SEGMENTS)]
-    return EncodedSegments(template_path=path, packets=groups)
-
-
-def write_clip(path: str, plan: ClipPlan, segments: EncodedSegments, fps: int) -> None:
-    time_base = Fraction(1, fps)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with av.open(segments.template_path) as template, \
-            av.open(path, "w", format="mp4", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream_from_template(template.streams.video[0])
-        # Must be set before the first packet: the header is written then.
-        out.metadata["creation_time"] = plan.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
-        written = 0
-        for variant in plan.segments:
-            for payload, keyframe in segments.packets[variant]:
-                if written == plan.frame_count:
-                    break
-                packet = av.Packet(payload)
-                packet.pts = packet.dts = written
-                packet.duration = 1
-                packet.time_base = time_base
-                packet.is_keyframe = keyframe
-                packet.stream = stream
-                out.mux(packet)
-                written += 1
 
 
 def write_manifest(out_dir: str, plans: list[ClipPlan], fps: int) -> str:
@@ -204,24 +139,15 @@ def write_manifest(out_dir: str, plans: list[ClipPlan], fps: int) -> str:
     return path
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise SynthProblem(f"--size must look like 160x120, not {text!r}") from None
-    if width < 16 or height < 16 or width % 2 or height % 2:
-        raise SynthProblem("--size needs even width and height of at least 16")
-    return width, height
-
-
-def inject(plans: list[ClipPlan], conditions: Sequence[Condition], fps: int) -> list[ClipPlan]:
+def inject(plans: list[ClipPlan], conditions: Sequence[Condition], fps: int,
+           footage: Footage) -> list[ClipPlan]:
     """Replace whole GOPs (one second each) of the planned footage with injected segments."""
     plans = list(plans)
     if conditions and gop_frames(fps) != fps:
         raise SynthProblem(f"injected conditions need GOPs of one second: --fps {MIN_GOP_FRAMES} or more")
     for cond in conditions:
-        if cond.kind not in CONDITION_SEGMENTS:
-            raise SynthProblem(f"unknown condition {cond.kind!r}; use one of {', '.join(CONDITION_SEGMENTS)}")
+        if cond.kind not in CONDITIONS:
+            raise SynthProblem(f"unknown condition {cond.kind!r}; use one of {', '.join(CONDITIONS)}")
         if not 0 <= cond.clip < len(plans):
             raise SynthProblem(f"condition on clip {cond.clip}, but there are {len(plans)} clips")
         plan = plans[cond.clip]
@@ -229,46 +155,47 @@ def inject(plans: list[ClipPlan], conditions: Sequence[Condition], fps: int) -> 
             raise SynthProblem(f"{cond.kind} {cond.start_s}+{cond.duration_s} s does not fit in clip "
                                f"{cond.clip} ({plan.frame_count / fps:.2f} s)")
         segments = list(plan.segments)
-        injected = CONDITION_SEGMENTS[cond.kind]
+        injected = footage.condition_segments(cond.kind)
         for second in range(cond.start_s, cond.start_s + cond.duration_s):
             segments[second] = injected[second % len(injected)]
         plans[cond.clip] = dataclasses.replace(plan, segments=tuple(segments))
     return plans
 
 
-def write_reencoded(source: str, target: str, fps: int, size: str, bit_rate: int) -> None:
-    """Decode a clip and encode it again, smaller and at another bit rate (same timestamps)."""
-    width, height = parse_size(size)
-    with av.open(source) as src, av.open(target, "w", format="mp4", options={"movflags": "faststart"}) as out:
-        out.metadata.update(src.metadata)
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.bit_rate = bit_rate
-        stream.options = {"g": str(fps), "bf": "0", "preset": "veryfast"}
-        for frame in src.decode(src.streams.video[0]):
-            smaller = frame.reformat(width=width, height=height, format="yuv420p")
-            smaller.pts, smaller.time_base = frame.pts, frame.time_base
-            for packet in stream.encode(smaller):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
-def synth(out_dir: str, clips: int, hours: float, fps: int = 30, size: str = "160x120",
-          seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
-          conditions: Sequence[Condition] = (), reencode: Sequence[Reencode] = ()) -> list[ClipPlan]:
-    """Write the corpus; returns the plans. Conditions change the footage at known times;
-    re-encoded copies go beside their clip (`reencoded_relpath`) and are not in the manifest."""
-    if fps < 1:
-        raise SynthProblem("--fps must be a positive whole number")
-    width, height = parse_size(size)
-    plans = inject(plan_corpus(clips, hours, fps, seed), conditions, fps)
+def _check_copies(plans: list[ClipPlan], fps: int, reencode: Sequence[Reencode], trims: Sequence[Trim]) -> None:
     for copy in reencode:
         parse_size(copy.size)
         if not 0 <= copy.clip < len(plans):
             raise SynthProblem(f"re-encode of clip {copy.clip}, but there are {len(plans)} clips")
+    trimmed = set()
+    for trim in trims:
+        if not 0 <= trim.clip < len(plans):
+            raise SynthProblem(f"trim of clip {trim.clip}, but there are {len(plans)} clips")
+        length_s = plans[trim.clip].frame_count / fps
+        if trim.start_s + trim.seconds > length_s + 1e-9:
+            raise SynthProblem(f"trim {trim.start_s:g}+{trim.seconds:g} s does not fit in clip {trim.clip} "
+                               f"({length_s:.2f} s)")
+        if trim.clip in trimmed:
+            raise SynthProblem(f"one excerpt per clip: clip {trim.clip} is trimmed twice")
+        trimmed.add(trim.clip)
+
+
+def synth(out_dir: str, clips: int, hours: float, fps: int = 30, size: str = "160x120",
+          seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
+          conditions: Sequence[Condition] = (), reencode: Sequence[Reencode] = (),
+          trims: Sequence[Trim] = ()) -> list[ClipPlan]:
+    """Write the corpus; returns the plans. Conditions change the footage at known times;
+    re-encoded copies and excerpts go beside their clip (`reencoded_relpath`,
+    `excerpt_relpath_of`) and are not in the manifest."""
+    if fps < 1:
+        raise SynthProblem("--fps must be a positive whole number")
+    width, height = parse_size(size)
+    plans = plan_corpus(clips, hours, fps, seed, (width, height))
+    footage = make_footage(_pool_for([p.frame_count for p in plans], fps, width, height), seed, width, height)
+    plans = inject(plans, conditions, fps, footage)
+    _check_copies(plans, fps, reencode, trims)
     os.makedirs(out_dir, exist_ok=True)
-    segments = encode_segments(out_dir, fps, width, height)
+    segments = encode_segments(out_dir, fps, width, height, footage)
     try:
         for number, plan in enumerate(plans, 1):
             write_clip(os.path.join(out_dir, plan.relpath), plan, segments, fps)
@@ -276,9 +203,14 @@ def synth(out_dir: str, clips: int, hours: float, fps: int = 30, size: str = "16
                 progress(number, len(plans))
     finally:
         os.remove(segments.template_path)
+    del segments
     for copy in reencode:
         plan = plans[copy.clip]
         write_reencoded(os.path.join(out_dir, plan.relpath), os.path.join(out_dir, reencoded_relpath(plan)),
                         fps, copy.size, copy.bit_rate)
+    for trim in trims:
+        plan = plans[trim.clip]
+        write_excerpt(os.path.join(out_dir, plan.relpath), os.path.join(out_dir, excerpt_relpath_of(plan)),
+                      fps, trim.start_s, trim.seconds)
     write_manifest(out_dir, plans, fps)
     return plans

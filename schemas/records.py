@@ -137,6 +137,8 @@ class ClipRecord:
     duplicate_of: Optional[str] = None
     device_id: Optional[str] = None   # from the uri with --device-from-path
     video_stream_count: Optional[int] = None  # real video streams in the file (cover art not counted)
+    excerpt_of: Optional[str] = None        # clip_id of the longer clip this one is a stretch of
+    excerpt_offset_s: Optional[float] = None  # where in that clip it starts
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path), clips.video_stream_count
+SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path), video_stream_count, excerpt_of, excerpt_offset_s
 _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
@@ -66,6 +66,8 @@ CLIPS_SCHEMA = pa.schema(
         ("duplicate_of", pa.string()),
         ("device_id", pa.string()),     # from the uri with --device-from-path, else null
         ("video_stream_count", pa.int32()),
+        ("excerpt_of", pa.string()),          # clip_id of the longer clip this one is a stretch of
+        ("excerpt_offset_s", pa.float64()),   # where in that clip the excerpt starts
     ],
     metadata=_META,
 )

@@ -94,3 +94,46 @@ def test_long_clips_harness(tmp_path):
     rows = json.loads(path.read_text())["rows"]
     assert [row["frames"] for row in rows] == [90, 216]
     assert all(row["peak_rss_bytes"] >= row["rss_before_bytes"] > 0 for row in rows)
+
+
+def test_sampler_reports_the_launcher_and_its_largest_worker_apart():
+    import sys
+
+    from bench.measure import run_measured
+
+    code = ("import subprocess, sys; b = bytearray(20 * 2**20); "
+            "subprocess.run([sys.executable, '-c', 'import time; b = bytearray(90 * 2**20); time.sleep(1)'])")
+    measured = run_measured([sys.executable, "-c", code], interval_s=0.05)
+    assert measured.peak_child_rss_bytes > 90 * 2**20 > measured.peak_root_rss_bytes > 20 * 2**20
+
+
+def test_duplicates_harness_on_a_tiny_archive(tmp_path):
+    from bench import duplicates_scale
+
+    results = tmp_path / "results"
+    # The smaller archive's run is the same code on a manifest: left to the real benchmark.
+    assert duplicates_scale.main(["--clips", "30", "--hours", "3", "--small", "20", "--copies", "2",
+                                  "--excerpts", "1", "--night-clips", "3", "--night-copies", "1", "--skip-small",
+                                  "--work", str(tmp_path / "work"), "--results", str(results)]) == 0
+    (path,) = results.glob("duplicates-*.json")
+    summary = json.loads(path.read_text())
+    assert [(s["clips"], s["found"], s["false_pairs"]) for s in summary["recall_by_size"]] == [(30, 3, 0)]
+    night = summary["night2"]
+    assert (night["found_tonight"], night["false_pairs"], night["pairs_without_a_new_clip"]) == (1, 0, 0)
+    assert summary["runs"][-1]["reindexed"] == 3
+    assert summary["distances"]["copies"]["agreeing_fraction"]["min"] >= 0.8
+
+
+def test_keyframe_qa_fit_and_worker_hours():
+    from bench.estimate import qa_estimate
+    from bench.visual_qa_hd import fit
+
+    def row(group, keyframes, seconds):  # 10 ms per keyframe, 2 ms per second besides
+        return {"group": group, "keyframes": keyframes, "seconds": seconds,
+                "clipindex": {"cpu_s": keyframes * 0.010 + seconds * 0.002}}
+
+    fitted = fit([row("720p", 40, 40), row("720p", 20, 40), row("1080p", 20, 40)])
+    assert list(fitted) == ["720p"]  # one keyframe density cannot be split
+    assert fitted["720p"] == {"cpu_s_per_keyframe": 0.01, "cpu_s_per_clip_second_besides": 0.002}
+    estimate = qa_estimate(fitted["720p"], hours=1.0, gops={1.0: 0.5, 2.0: 0.5}, workers=2, efficiency=1.0)
+    assert estimate["keyframes"] == 2700 and estimate["core_hours"] == round((27 + 7.2) / 3600, 2)

@@ -69,3 +69,46 @@ def test_cli_synth_bad_size_is_one_line_exit_2(tmp_path):
     result = run_cli("synth", str(tmp_path / "x"), "--clips", "2", "--hours", "0.01", "--size", "big")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_two_clips_share_three_aligned_segments():
+    """Every clip is distinct footage: at any shift two clips agree on at most two GOPs."""
+    import numpy as np
+
+    plans = plan_corpus(200, 200 * 300 / 3600, 1, seed=2, size=(64, 48))  # 30 GOPs of 10 s per clip on average
+    lines = [np.array(p.segments) for p in plans]
+    longest = max(len(line) for line in lines)
+    grid = np.full((len(lines), 3 * longest), -1)
+    for number, line in enumerate(lines):
+        grid[number, longest:longest + len(line)] = line
+    for number, line in enumerate(lines):
+        for shift in range(-len(line) + 1, longest):
+            window = grid[:, longest + shift:longest + shift + len(line)]
+            agree = ((window == line[:window.shape[1]]) & (window >= 0)).sum(axis=1)
+            agree[number] = 0 if shift == 0 else agree[number]
+            assert agree.max() <= 2, (number, shift)
+
+
+def test_trim_writes_an_unlisted_excerpt_and_reencode_a_smaller_copy(tmp_path):
+    import av
+
+    from pipeline.synth import Reencode, Trim, excerpt_relpath_of, reencoded_relpath
+
+    plans = synth(str(tmp_path), clips=3, hours=0.02, seed=4, reencode=[Reencode(0, "64x48")],
+                  trims=[Trim(1, 4.0, 6.0)])
+    with av.open(str(tmp_path / excerpt_relpath_of(plans[1]))) as excerpt:
+        stream = excerpt.streams.video[0]
+        frames = sum(1 for _ in excerpt.demux(stream) if _.size)
+        assert frames == 6 * 30 and (stream.width, stream.height) == (160, 120)
+    with av.open(str(tmp_path / reencoded_relpath(plans[0]))) as copy:
+        assert (copy.streams.video[0].width, copy.streams.video[0].height) == (64, 48)
+    listed = (tmp_path / "manifest.csv").read_text()
+    assert "excerpt" not in listed and "reencoded" not in listed
+
+
+@pytest.mark.parametrize("trim,message", [("1:2", "CLIP:START_S:SECONDS"), ("1:-1:5", "START_S"),
+                                          ("1:500:5", "does not fit"), ("9:0:1", "there are 3 clips")])
+def test_cli_bad_trim_is_one_line_exit_2(tmp_path, trim, message):
+    result = run_cli("synth", str(tmp_path / "x"), "--clips", "3", "--hours", "0.01", "--trim", trim)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -175,7 +175,7 @@ def test_new_thresholds_recompute_qa_seconds_without_decoding(tmp_path):
     synth(str(corpus), clips=3, hours=45 / 3600, seed=8,
           conditions=[Condition("black", 0, 3, 4), Condition("blur", 1, 2, 5), Condition("frozen", 2, 4, 3)])
     decode = ["--decode", "fps:2", "--hash", "none"]
-    thresholds = ["--qa-blur-sharpness", "400", "--qa-dark-fraction", "0.5", "--qa-frozen-change", "5",
+    thresholds = ["--qa-blur-sharpness", "600", "--qa-dark-fraction", "0.5", "--qa-frozen-change", "5",
                   "--dup-max-bits", "4"]
     out = tmp_path / "O"
     _index(corpus, out, *decode)

@@ -16,10 +16,12 @@ a time, so memory does not grow with the clip.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Iterator, Optional
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from transforms.frame_metrics import analysis_size
 
@@ -54,10 +56,14 @@ class SamplingReport:
     undecodable_packets: int = 0        # corrupt packets skipped (their frames are lost)
 
 
-def _decoded(container, stream, report: SamplingReport) -> Iterator[av.VideoFrame]:
+def _decoded(container, stream, report: SamplingReport, keys_only: bool = False) -> Iterator[av.VideoFrame]:
     """Decode packet by packet, so a corrupt packet costs its own frames, not the rest of the
-    clip (container.decode would end at the first error). Demux errors still end it."""
+    clip (container.decode would end at the first error). Demux errors still end it.
+    `keys_only`: packets not flagged as keyframes are not handed to the decoder at all (it
+    would discard them: skip_frame NONKEY), which saves a call per frame."""
     for packet in container.demux(stream):
+        if keys_only and packet.size and not packet.is_keyframe:
+            continue
         try:
             frames = packet.decode()  # the final empty packet drains the decoder
         except av.FFmpegError:
@@ -66,17 +72,27 @@ def _decoded(container, stream, report: SamplingReport) -> Iterator[av.VideoFram
         yield from frames
 
 
+_thread = threading.local()
+
+
 def _to_gray(frame: av.VideoFrame) -> np.ndarray:
     width, height = analysis_size(frame.width, frame.height)
+    # `frame.reformat` builds a new swscale context for every frame (about 1 ms, more than
+    # decoding a small keyframe); one reformatter per thread keeps its context while sizes match.
+    reformatter = getattr(_thread, "reformatter", None)
+    if reformatter is None:
+        reformatter = _thread.reformatter = VideoReformatter()
     # One swscale pass scales and drops chroma; AREA keeps hashes stable across sizes.
-    return frame.reformat(width=width, height=height, format="gray",
-                          interpolation="AREA").to_ndarray()
+    return reformatter.reformat(frame, width=width, height=height, format="gray",
+                                interpolation="AREA").to_ndarray()
 
 
 def _frame_time_s(frame: av.VideoFrame) -> Optional[float]:
-    if frame.pts is None or frame.time_base is None:
+    pts, time_base = frame.pts, frame.time_base
+    if pts is None or time_base is None:
         return None
-    return float(frame.pts * frame.time_base)
+    # As the frames table computes pts_s (Fraction arithmetic per frame cost more than a decode).
+    return pts * (time_base.numerator / time_base.denominator)
 
 
 def _sample(frame: av.VideoFrame, pts_s: float) -> SampledFrame:
@@ -85,7 +101,9 @@ def _sample(frame: av.VideoFrame, pts_s: float) -> SampledFrame:
 
 def _keyframes(container, stream, report: SamplingReport) -> Iterator[SampledFrame]:
     stream.codec_context.skip_frame = "NONKEY"
-    for frame in _decoded(container, stream, report):
+    # Demuxers that honour it (MP4/MOV) then skip non-key samples without reading them.
+    stream.discard = av.stream.Discard.nonkey
+    for frame in _decoded(container, stream, report, keys_only=True):
         pts_s = _frame_time_s(frame)
         if pts_s is not None:
             yield _sample(frame, pts_s)

@@ -48,7 +48,8 @@ def _cards(result: Reconciliation) -> str:
 
 
 def _duplicates_note(totals: dict) -> str:
-    sentence = duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], included=False)
+    sentence = duplicates_sentence(totals["duplicates"], totals["duplicate_hours"], False,
+                                   totals.get("excerpts", 0), totals.get("excerpt_hours", 0.0))
     return f'<p class="muted">{esc(sentence.capitalize())}.</p>' if sentence else ""
 
 

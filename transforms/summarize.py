@@ -23,7 +23,7 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
     """Counts and totals of a snapshot; `from_checkpoint`: clips resumed from an interrupted run."""
     clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA,
                        ["uri", "duration_s", "size_bytes", "frame_count", "run_id", "truncated",
-                        "duplicate_of"])
+                        "duplicate_of", "excerpt_of"])
     errors = read_table(storage.join(snapshot, "errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
     frame_rows = count_rows(storage.join(snapshot, "frames"))
 
@@ -44,6 +44,7 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
 
     total_duration_s = pc.sum(clips.column("duration_s")).as_py() or 0.0
     duplicate_s = pc.sum(clips.filter(pc.is_valid(clips.column("duplicate_of"))).column("duration_s")).as_py() or 0.0
+    excerpt_s = pc.sum(clips.filter(pc.is_valid(clips.column("excerpt_of"))).column("duration_s")).as_py() or 0.0
     this_run = pc.equal(clips.column("run_id"), run_id)
     reindexed_clips = pc.sum(this_run).as_py() or 0
     return {
@@ -56,6 +57,8 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
         "truncated": pc.sum(clips.column("truncated")).as_py() or 0,
         "duplicates": clips.num_rows - clips.column("duplicate_of").null_count,
         "duplicate_hours": duplicate_s / 3600.0,  # in total_hours here; reconcile's totals exclude them
+        "excerpts": clips.num_rows - clips.column("excerpt_of").null_count,
+        "excerpt_hours": excerpt_s / 3600.0,
         "total_frames": frame_rows,
         "total_duration_s": total_duration_s,
         "total_hours": total_duration_s / 3600.0,
@@ -65,16 +68,23 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
     }
 
 
-def duplicates_sentence(duplicates: int, duplicate_hours: float, included: bool) -> str:
-    """Why the index's and reconcile's totals differ when there are duplicates ('' when none).
+def duplicates_sentence(duplicates: int, duplicate_hours: float, included: bool,
+                        excerpts: int = 0, excerpt_hours: float = 0.0) -> str:
+    """Why the index's and reconcile's totals differ when there are copies ('' when none).
 
     The index counts every readable clip; reconcile counts each footage once, so
-    copies (same sha256, or with --decode the same picture re-encoded) are left out
-    of its headline videos/hours/bytes/frames.
+    copies (same sha256, or with --decode the same picture re-encoded) and excerpts
+    (a trimmed stretch of another clip) are left out of its headline
+    videos/hours/bytes/frames.
     """
-    if not duplicates:
+    parts = []
+    if duplicates:
+        parts.append(f"{duplicates} duplicate clip{'' if duplicates == 1 else 's'} ({duplicate_hours:.3f} h)")
+    if excerpts:
+        parts.append(f"{excerpts} excerpt{'' if excerpts == 1 else 's'} ({excerpt_hours:.3f} h)")
+    if not parts:
         return ""
-    what = f"{duplicates} duplicate clip{'' if duplicates == 1 else 's'} ({duplicate_hours:.3f} h)"
+    what = " and ".join(parts)
     if included:
         return f"{what} included; reconcile's totals exclude them (each footage counted once)"
     return f"totals exclude {what}: copies of another clip's footage are counted once"

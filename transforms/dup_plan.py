@@ -1,0 +1,102 @@
+"""What a run's near-duplicate matching compares (launcher side, before the pipeline).
+
+The clips read in this run are the queries: each is compared with the whole
+archive. Carried-forward clips are compared only as partners, from the
+samples the last snapshot stored; a carried clip is queried again when its
+recorded partner (`duplicate_of`, `excerpt_of`) was read again or is gone,
+and every clip is queried again when the matching definitions (thresholds,
+`MATCHING_VERSION`) changed since the last run. The matching key is written
+into run.json so the next run can tell.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
+from transforms import storage
+from transforms.dup_stage import MatchPlan
+from transforms.incremental import Plan
+from transforms.index_clip import clip_id_for
+from transforms.tables_io import read_table, table_files
+
+MATCHING_VERSION = 2       # 1: launcher-side buckets (before); 2: the Beam stage with offsets and excerpts
+MATCHES_FILE = ".matches.parquet"  # hidden: readers of the snapshot never list it
+SEMI_JOIN_MAX_FRACTION = 0.25      # above this share of queries, filtering stored records saves nothing
+
+
+def matching_key(qa: QaOptions) -> dict:
+    """The definitions a stored verdict depends on."""
+    return {"version": MATCHING_VERSION, "dup_max_bits": qa.dup_max_bits,
+            "dup_min_fraction": qa.dup_min_fraction, "dup_max_offset_s": qa.dup_max_offset_s,
+            "dup_min_samples": qa.dup_min_samples, "dark_luma": qa.dark_luma, "dark_fraction": qa.dark_fraction}
+
+
+def _previous_key(previous: str) -> Optional[dict]:
+    try:
+        return json.loads(storage.read_text(storage.join(previous, "run.json"))).get("matching")
+    except (OSError, ValueError):
+        return None
+
+
+def _partners_gone(previous: str, gone: set[str]) -> frozenset:
+    """Carried clips whose recorded duplicate/excerpt partner is read again or removed."""
+    if not gone:
+        return frozenset()
+    clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA, ["clip_id", "duplicate_of", "excerpt_of"])
+    value_set = pa.array(sorted(gone), pa.string())
+    hit = pc.or_(pc.fill_null(pc.is_in(clips.column("duplicate_of"), value_set=value_set), False),
+                 pc.fill_null(pc.is_in(clips.column("excerpt_of"), value_set=value_set), False))
+    return frozenset(clips.filter(hit).column("clip_id").to_pylist()) - gone
+
+
+def plan_matching(snapshot: str, previous: Optional[str], plan: Plan, config: IndexConfig,
+                  resumed_ids: frozenset = frozenset(), resumed_files: tuple = ()) -> Optional[MatchPlan]:
+    """The matching this run does, or None without decoded samples (`--decode none`).
+
+    `resumed_ids`, `resumed_files`: clips a checkpoint gave this run and their samples files
+    (in the new snapshot): queries like the clips the pipeline reads.
+    """
+    if config.decode == "none":
+        return None
+    matches_path = storage.join(snapshot, MATCHES_FILE)
+    resumed = {"query_files": tuple(resumed_files), "resumed_ids": frozenset(resumed_ids)}
+    if previous is None or plan.full_reason:  # everything is read again: all clips are queries
+        return MatchPlan(matches_path=matches_path, **resumed)
+    read_again = {clip_id_for(info.uri) for info in plan.to_read}
+    gone = read_again | {clip_id_for(uri) for uri in plan.removed}
+    requery_all = _previous_key(previous) != matching_key(config.qa)
+    requery = frozenset() if requery_all else _partners_gone(previous, gone)
+    archive = len(plan.carry_clip_ids) + len(plan.to_read)
+    queries = len(plan.to_read) + len(requery)
+    return MatchPlan(matches_path=matches_path,
+                     stored_files=tuple(table_files(storage.join(previous, "samples"))),
+                     exclude_ids=frozenset(gone), requery_ids=requery, requery_all=requery_all,
+                     semi_join=queries <= SEMI_JOIN_MAX_FRACTION * max(archive, 1), **resumed)
+
+
+def has_work(match: Optional[MatchPlan]) -> bool:
+    """Must the pipeline run for matching alone (no clip to read)?"""
+    if match is None:
+        return False
+    return bool(match.query_files) or (bool(match.stored_files) and (match.requery_all or bool(match.requery_ids)))
+
+
+def requeried_ids(match: Optional[MatchPlan]) -> Optional[frozenset]:
+    """Stored clips whose relations this run recomputed: None means all of them."""
+    if match is None or match.requery_all or not match.stored_files:
+        return None
+    return match.requery_ids | match.resumed_ids  # resumed clips carry an earlier run's run_id
+
+
+def query_count(match: Optional[MatchPlan], plan: Plan) -> int:
+    """Clips compared with the whole archive in this run."""
+    if match is None:
+        return 0
+    if match.requery_all and match.stored_files:
+        return len(plan.to_read) + len(plan.carry_clip_ids)
+    return len(plan.to_read) + len(match.requery_ids)
