@@ -24,7 +24,9 @@ from transforms.incremental import Plan
 from transforms.index_clip import clip_id_for
 from transforms.tables_io import read_table, table_files
 
-MATCHING_VERSION = 2       # 1: launcher-side buckets (before); 2: the Beam stage with offsets and excerpts
+# 1: launcher-side buckets; 2: the Beam stage with offsets and excerpts; 3: only samples inside
+# the other clip's sampled span are compared
+MATCHING_VERSION = 3
 MATCHES_FILE = ".matches.parquet"  # hidden: readers of the snapshot never list it
 SEMI_JOIN_MAX_FRACTION = 0.25      # above this share of queries, filtering stored records saves nothing
 
