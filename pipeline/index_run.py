@@ -23,10 +23,9 @@ from schemas import SCHEMA_VERSION
 from transforms import checkpoint as checkpoints
 from transforms import storage
 from transforms.dup_apply import apply_matches
-from transforms.dup_plan import has_work, matching_key, plan_matching, query_count, requeried_ids
+from transforms.dup_plan import has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
 from transforms.incremental import carry_forward, plan_run
-from transforms.index_clip import clip_id_for
 from transforms.output_dir import check_index_folder, make_output
 from transforms.run_lock import RunLease
 from transforms.selection import Selection
@@ -99,7 +98,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             guard_removals(args, plan)
             # Clips resumed from a checkpoint are not read again, but they are new to the archive:
             # their stored samples (linked into the snapshot by _resume) are queries like this run's.
-            match = plan_matching(snapshot, previous, plan, config, _resumed_ids(plan, to_read),
+            match = plan_matching(snapshot, previous, plan, config,
                                   table_files(storage.join(snapshot, "samples")) if resumed else ())
             _test_failure_hook("before_pipeline")
             if to_read or has_work(match):
@@ -113,7 +112,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                 refresh_thresholds(previous, snapshot, plan, config, qa_thresholds(config))
             checkpoints.collect_thumbnails(checkpoint, snapshot)
             # The comparing ran on workers; here only its verdicts are written into the clips rows.
-            matched = apply_matches(snapshot, run_id, match.matches_path if match else None, requeried_ids(match))
+            matched = apply_matches(snapshot, match.matches_path if match else None, kept_relations(match, plan))
             matched["query_clips"] = query_count(match, plan)
             _test_failure_hook("after_pipeline")
             write_empty_tables(snapshot, run_id)  # every table readable, even without rows
@@ -146,12 +145,6 @@ def _resume(args, config, snapshot, plan):
     to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
     INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
     return config, checkpoint, to_read, resumed
-
-
-def _resumed_ids(plan, to_read: list) -> frozenset:
-    """clip_ids of the clips a checkpoint gave this run (to read, but not read)."""
-    still = {info.uri for info in to_read}
-    return frozenset(clip_id_for(info.uri) for info in plan.to_read if info.uri not in still)
 
 
 def _resumed_clause(resumed: int, to_read: list) -> str:

@@ -149,12 +149,11 @@ def _write_changed(clips_dir: str, decided: dict[str, tuple]) -> None:
         write_table(table.cast(CLIPS_SCHEMA), path)
 
 
-def apply_matches(snapshot: str, run_id: str, matches_path: Optional[str],
-                  requeried: Optional[frozenset]) -> dict:
+def apply_matches(snapshot: str, matches_path: Optional[str], kept: Optional[frozenset]) -> dict:
     """Decide and write the three columns; returns counts (candidates, pairs, clips marked).
 
-    `requeried`: stored clips compared again in this run (None: all of them).
-    Clips read in this run (run_id) always were.
+    `kept`: carried clips whose stored relations stand, i.e. not compared again in this run
+    (transforms.dup_plan.kept_relations); None recomputes every relation.
     """
     clips_dir = storage.join(snapshot, "clips")
     table = read_table(clips_dir, CLIPS_SCHEMA, _RANK_COLUMNS)
@@ -165,10 +164,7 @@ def apply_matches(snapshot: str, run_id: str, matches_path: Optional[str],
     same, excerpts = relations_from_matches(matches)
     same = [s for s in same if s[0] in rows and s[1] in rows]
     excerpts = [e for e in excerpts if e.clip in rows and e.container in rows]
-    kept = None
-    if requeried is not None:
-        kept = {c for c, row in rows.items() if row["run_id"] != run_id and c not in requeried}
-    decided = resolve(rows, same, excerpts, kept)
+    decided = resolve(rows, same, excerpts, None if kept is None else kept & rows.keys())
     _write_changed(clips_dir, decided)
     return {"candidate_pairs": matches.num_rows, "same_pairs": len(same), "excerpt_pairs": len(excerpts),
             "duplicates": sum(1 for d in decided.values() if d[0]),

@@ -57,18 +57,17 @@ def _partners_gone(previous: str, gone: set[str]) -> frozenset:
 
 
 def plan_matching(snapshot: str, previous: Optional[str], plan: Plan, config: IndexConfig,
-                  resumed_ids: frozenset = frozenset(), resumed_files: tuple = ()) -> Optional[MatchPlan]:
+                  resumed_files: tuple = ()) -> Optional[MatchPlan]:
     """The matching this run does, or None without decoded samples (`--decode none`).
 
-    `resumed_ids`, `resumed_files`: clips a checkpoint gave this run and their samples files
-    (in the new snapshot): queries like the clips the pipeline reads.
+    `resumed_files`: samples files (in the new snapshot) of the clips a checkpoint gave this
+    run: queries like the clips the pipeline reads.
     """
     if config.decode == "none":
         return None
     matches_path = storage.join(snapshot, MATCHES_FILE)
-    resumed = {"query_files": tuple(resumed_files), "resumed_ids": frozenset(resumed_ids)}
     if previous is None or plan.full_reason:  # everything is read again: all clips are queries
-        return MatchPlan(matches_path=matches_path, **resumed)
+        return MatchPlan(matches_path=matches_path, query_files=tuple(resumed_files))
     read_again = {clip_id_for(info.uri) for info in plan.to_read}
     gone = read_again | {clip_id_for(uri) for uri in plan.removed}
     requery_all = _previous_key(previous) != matching_key(config.qa)
@@ -78,7 +77,8 @@ def plan_matching(snapshot: str, previous: Optional[str], plan: Plan, config: In
     return MatchPlan(matches_path=matches_path,
                      stored_files=tuple(table_files(storage.join(previous, "samples"))),
                      exclude_ids=frozenset(gone), requery_ids=requery, requery_all=requery_all,
-                     semi_join=queries <= SEMI_JOIN_MAX_FRACTION * max(archive, 1), **resumed)
+                     semi_join=queries <= SEMI_JOIN_MAX_FRACTION * max(archive, 1),
+                     query_files=tuple(resumed_files))
 
 
 def has_work(match: Optional[MatchPlan]) -> bool:
@@ -88,11 +88,11 @@ def has_work(match: Optional[MatchPlan]) -> bool:
     return bool(match.query_files) or (bool(match.stored_files) and (match.requery_all or bool(match.requery_ids)))
 
 
-def requeried_ids(match: Optional[MatchPlan]) -> Optional[frozenset]:
-    """Stored clips whose relations this run recomputed: None means all of them."""
+def kept_relations(match: Optional[MatchPlan], plan: Plan) -> Optional[frozenset]:
+    """Carried clips whose stored relations stand (not compared again in this run); None: none."""
     if match is None or match.requery_all or not match.stored_files:
         return None
-    return match.requery_ids | match.resumed_ids  # resumed clips carry an earlier run's run_id
+    return frozenset(plan.carry_clip_ids - match.requery_ids)
 
 
 def query_count(match: Optional[MatchPlan], plan: Plan) -> int:

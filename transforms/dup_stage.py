@@ -64,7 +64,6 @@ class MatchPlan:
     requery_all: bool = False             # matching definitions changed: every stored clip again
     semi_join: bool = True                # drop stored records that share no band value with a query
     query_files: tuple[str, ...] = ()     # samples files of clips resumed from a checkpoint: all queries
-    resumed_ids: frozenset = frozenset()  # those clips (rows with the interrupted run's run_id)
 
 
 def query_band_keys(series: ClipSeries) -> np.ndarray:
