@@ -22,7 +22,7 @@ from transforms.claims import header_warnings, hidden_frames_warning, is_truncat
 from transforms.continuity import Continuity, measure
 from transforms.devices import device_from_uri
 from transforms.frame_pieces import FramePieces
-from transforms.mp4_table import FRAGMENTED_BUFFER_BYTES, looks_fragmented, read_moov, read_table
+from transforms.mp4_table import read_moov, read_table
 from transforms.media_io import InputProblem, file_size_now, is_remote, open_input, os_error_kind, sha256_of
 from transforms.packet_walk import expected_packets, from_packets
 from transforms.probe import StreamFacts, probe
@@ -140,8 +140,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
                      started: float) -> IndexedClip:
     warnings: list[str] = []
     memory = ReadMemory(reader)  # the moov FFmpeg reads at open is read once, not twice
-    header_tier = config.tier != "packets" and looks_fragmented(reader, file_size)
-    container = _open_container(memory, FRAGMENTED_BUFFER_BYTES if header_tier else ffmpeg_buffer_bytes(reader))
+    container = _open_container(memory, ffmpeg_buffer_bytes(reader, file_size, config.tier != "packets"))
     memory.stop_recording()
     with container:
         problem = video_header_problem(container, config.max_pixels)

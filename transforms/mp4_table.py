@@ -28,10 +28,6 @@ SAMPLE_FOR_SAMPLE_CODECS = frozenset((
 ))
 
 
-# FFmpeg reads each moof of a fragmented file with about three buffer fills at open (and the
-# next moof only after a seek): a 4 KiB buffer reads a 2-minute, 2.5 Mbit/s fragmented clip's
-# headers from 2.5 % of its bytes instead of 9 % with the usual 16 KiB.
-FRAGMENTED_BUFFER_BYTES = 4 * 1024
 _MP4_BOX_TYPES = (b"ftyp", b"moov", b"free", b"skip", b"wide", b"mdat", b"styp", b"sidx", b"uuid")
 
 
