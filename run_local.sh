@@ -5,7 +5,7 @@
 # Creates .venv on first use; needs only python3 (3.10+) with pip/venv.
 set -euo pipefail
 cd "$(dirname "$0")"
-EXTRAS=query source tools/ensure_venv.sh
+source tools/ensure_venv.sh
 
 DEMO=demo
 WORKERS=${WORKERS:-2}

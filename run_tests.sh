@@ -4,7 +4,7 @@
 #   ./run_tests.sh -k synth   # any pytest arguments
 set -euo pipefail
 cd "$(dirname "$0")"
-EXTRAS=test source tools/ensure_venv.sh
+source tools/ensure_venv.sh
 # Debian packages the tests use when present: ffprobe (ffmpeg) is the independent oracle for
 # frame counts and durations; chromium renders the HTML report headless.
 missing=()

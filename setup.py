@@ -28,10 +28,10 @@ setup(
     packages=["pipeline", "transforms", "schemas"],
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
-        "av>=14,<20",
+        "av>=14,<19",
         "opencv-python-headless>=4.8,<6",
-        "pyarrow>=14",
-        "numpy>=1.24",
+        "pyarrow>=14,<26",
+        "numpy>=1.24,<3",
         "google-cloud-storage>=2.10,<4",
     ],
     extras_require={
@@ -43,6 +43,7 @@ setup(
             "duckdb>=1.0",
             "gcp-storage-emulator>=2024.8",
             "ruff>=0.5",
+            "import-linter>=2.1",
         ],
     },
     entry_points={"console_scripts": ["clipindex=pipeline.cli:main"]},

@@ -1,31 +1,47 @@
-# Sourced by run_local.sh and run_tests.sh: create .venv if needed, install clipindex into it.
-# EXTRAS=test installs the test dependencies too. Re-installs only when setup.py changes.
+# Sourced by run_local.sh, run_tests.sh and bench/run.sh: make .venv hold exactly the versions
+# in requirements.lock (clipindex's dependencies with the `query` and `test` extras, hashed),
+# then clipindex itself (editable, no dependency resolution). Whatever day it runs, it
+# installs what the tests passed with: a new release on PyPI changes nothing until someone
+# runs tools/lock.sh and commits the new lock.
+#
+# The venv is rebuilt from scratch when the lock or setup.py changes (the stamp holds their
+# hash), so a refreshed lock also removes what it no longer names.
+# Env: PYTHON (default python3; 3.10-3.13), CLIPINDEX_VENV (default .venv).
 PYTHON=${PYTHON:-python3}
+VENV=${CLIPINDEX_VENV:-.venv}
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  echo "clipindex: python3 not found; install Python 3.10+ first" >&2
+  echo "clipindex: $PYTHON not found; install Python 3.10-3.13 first" >&2
   exit 2
 fi
-if [ ! -x .venv/bin/python ]; then
-  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+if ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 13))'; then
+  echo "clipindex: needs Python 3.10-3.13 (requirements.lock covers those); $PYTHON is $("$PYTHON" -V 2>&1)" >&2
+  exit 2
+fi
+_lock_key=$(cat requirements.lock setup.py | "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])')
+STAMP="$VENV/.clipindex-lock-$_lock_key"
+if [ ! -f "$STAMP" ]; then
+  if [ -d "$VENV" ]; then
+    echo "requirements.lock or setup.py changed: rebuilding $VENV from the lock" >&2
+    rm -rf "$VENV"
+  fi
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
     # Debian/Ubuntu ship venv separately; install it when we are allowed to.
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
       apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-      "$PYTHON" -m venv .venv
+      rm -rf "$VENV"; "$PYTHON" -m venv "$VENV"
     else
       echo "clipindex: '$PYTHON -m venv' failed; install the python3-venv package" >&2
       exit 2
     fi
   fi
-fi
-STAMP=".venv/.clipindex-installed${EXTRAS:+-$EXTRAS}"
-if [ ! -f "$STAMP" ] || [ setup.py -nt "$STAMP" ]; then
-  echo "installing clipindex${EXTRAS:+[$EXTRAS]} into .venv (first run takes a few minutes)" >&2
-  if ! { .venv/bin/python -m pip install --upgrade pip &&
-         .venv/bin/python -m pip install -e ".${EXTRAS:+[$EXTRAS]}"; } > .venv/pip.log 2>&1; then
-    tail -30 .venv/pip.log >&2
-    echo "clipindex: installing into .venv failed (full log: .venv/pip.log)" >&2
+  echo "installing the locked dependencies into $VENV (first run takes a few minutes)" >&2
+  if ! { "$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r requirements.lock &&
+         "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .; } > "$VENV/pip.log" 2>&1; then
+    tail -30 "$VENV/pip.log" >&2
+    echo "clipindex: installing into $VENV failed (full log: $VENV/pip.log)" >&2
     exit 1
   fi
   touch "$STAMP"
 fi
-export PATH="$PWD/.venv/bin:$PATH"
+unset _lock_key
+export PATH="$PWD/$VENV/bin:$PATH"

@@ -18,7 +18,7 @@ record (`MatchPlan.semi_join`), so an unchanged archive is read, not compared.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
@@ -97,6 +97,14 @@ def sharing_keys(table: pa.Table, query_keys: np.ndarray, also: frozenset) -> pa
     ids = table.column("clip_id")
     wanted = pa.array(sorted(set(pc.unique(ids.filter(pa.array(hit))).to_pylist()) | set(also)), pa.string())
     return table.filter(pc.is_in(ids, value_set=wanted))
+
+
+def _query_series(batch: pa.RecordBatch, qa: QaOptions) -> Iterator[ClipSeries]:
+    """A clip's series, or nothing when too few samples are lit (a generator rather than
+    Map + Filter: Beam infers Optional[ClipSeries] from a Map and no Filter narrows it)."""
+    series = series_from_batch(batch, qa)
+    if series is not None:
+        yield series
 
 
 def _resumed_series(path: str, qa: QaOptions):
@@ -233,9 +241,7 @@ class MatchFootage(beam.PTransform):
 
     def expand(self, samples):
         qa, plan = self._qa, self._plan
-        query = (samples
-                 | "QuerySeries" >> beam.Map(series_from_batch, qa)
-                 | "Lit" >> beam.Filter(lambda s: s is not None))
+        query = samples | "QuerySeries" >> beam.FlatMap(_query_series, qa)
         if plan.query_files:  # resumed clips: not read by this pipeline, compared like its clips
             resumed = (samples.pipeline
                        | "ResumedFiles" >> beam.Create(list(plan.query_files))
