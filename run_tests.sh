@@ -1,10 +1,38 @@
 #!/usr/bin/env bash
-# Run the test suite: creates .venv, installs clipindex with test extras, runs pytest.
-#   ./run_tests.sh            # the whole suite (a few minutes on 2 cores)
+# Run the test suite in .venv, which holds exactly the versions of requirements.lock.
+#   ./run_tests.sh            # the whole suite (about 10 minutes on 2 cores)
 #   ./run_tests.sh -k synth   # any pytest arguments
+#   ./run_tests.sh --newest   # in a throw-away venv: the newest versions setup.py's ranges allow today
+#   ./run_tests.sh --lowest   # in a throw-away venv: the lowest versions setup.py allows (direct deps)
+# --newest and --lowest tell whether setup.py's ranges are honest (tools/lock.sh moves the lock).
 set -euo pipefail
 cd "$(dirname "$0")"
-source tools/ensure_venv.sh
+export CLIPINDEX_CACHE="${CLIPINDEX_CACHE:-$PWD/.cache}"
+# The lock and setup.py must agree before anything is installed from either.
+"${PYTHON:-python3}" tools/lock_check.py
+RESOLUTION=""
+case "${1:-}" in
+  --newest) RESOLUTION=highest; shift ;;
+  --lowest) RESOLUTION=lowest-direct; shift ;;
+esac
+if [ -n "$RESOLUTION" ]; then
+  # Not .venv: a resolution of the day, rebuilt every time, never what run_local.sh uses.
+  VENV="$CLIPINDEX_CACHE/venv-$RESOLUTION"
+  UV_VERSION=0.13.10
+  UV="$CLIPINDEX_CACHE/uv-$UV_VERSION/bin/uv"
+  if [ ! -x "$UV" ]; then
+    "${PYTHON:-python3}" -m venv "$CLIPINDEX_CACHE/uv-$UV_VERSION"
+    "$CLIPINDEX_CACHE/uv-$UV_VERSION/bin/python" -m pip install -q "uv==$UV_VERSION"
+  fi
+  rm -rf "$VENV"
+  "${PYTHON:-python3}" -m venv "$VENV"
+  echo "resolving setup.py's ranges with --resolution $RESOLUTION into $VENV" >&2
+  "$UV" pip install -q --python "$VENV/bin/python" --resolution "$RESOLUTION" -e ".[query,test]" pip setuptools wheel
+  "$VENV/bin/python" -m pip freeze --exclude-editable | grep -iE '^(apache-beam|av|opencv-python-headless|pyarrow|numpy|google-cloud-storage|duckdb|pytest)==' >&2
+  export PATH="$VENV/bin:$PATH" CLIPINDEX_RESOLUTION="$RESOLUTION"
+else
+  source tools/ensure_venv.sh
+fi
 # Debian packages the tests use when present: ffprobe (ffmpeg) is the independent oracle for
 # frame counts and durations; chromium renders the HTML report headless.
 missing=()
@@ -21,7 +49,6 @@ fi
 # Portable runners (tests/test_flink.py): fetch what this machine can have, once, into a
 # git-ignored cache (CLIPINDEX_CACHE, default .cache/). A runner that cannot be had is
 # skipped by its test with the reason printed here.
-export CLIPINDEX_CACHE="${CLIPINDEX_CACHE:-$PWD/.cache}"
 if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
   PYTHON=python tools/fetch_job_server.sh >/dev/null || echo "warning: the Flink test will be skipped" >&2
 fi

@@ -23,6 +23,20 @@ from transforms import prestart
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _VersionAction(argparse.Action):
+    """--version, with the libraries' versions looked up only when asked (importing PyAV and
+    OpenCV costs a fraction of a second every other command need not pay)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from transforms.versions import version_lines
+
+        print("\n".join(version_lines(__version__)))
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: pipeline.options imports Beam, and the isolated
     # children should be on their way first (see main and transforms.prestart).
@@ -32,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="clipindex",
         description="Index video clips into Parquet with Apache Beam and PyAV, and reconcile the "
                     "totals against what should be there.")
-    parser.add_argument("--version", action="version", version=f"clipindex {__version__}")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the versions of clipindex, Beam, PyAV (and its FFmpeg), pyarrow, "
+                             "OpenCV and Python, and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      parser_class=OneLineParser)
 

@@ -12,6 +12,7 @@ from transforms import storage
 from transforms.checkpoint import Checkpoint
 from transforms.dup_stage import MatchFootage, MatchPlan
 from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
+from transforms.versions import record_worker_versions
 from transforms.write import WriteIndex
 
 
@@ -55,6 +56,11 @@ def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
     tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "samples": outputs[SAMPLES_TAG],
               "errors": outputs[ERRORS_TAG]}
     _ = tables | "WriteIndex" >> WriteIndex(snapshot_dir, config.run_id, checkpoint)
+    # One element, so one worker: the versions it runs with go into run.json (workers install
+    # their own environment on a remote runner; see pipeline.worker_env).
+    _ = (pipeline
+         | "WorkerProbe" >> beam.Create([snapshot_dir])
+         | "WorkerVersions" >> beam.Map(record_worker_versions))
     if match is not None:  # near-duplicates: this run's samples against the whole archive
         _ = outputs[SAMPLES_TAG] | "MatchFootage" >> MatchFootage(config.qa, match)
 

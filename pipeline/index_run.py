@@ -6,11 +6,11 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
-import platform
 import shutil
 import sys
 import tempfile
 import time
+from typing import Optional
 
 from pipeline import __version__
 from pipeline.graph import run_index_pipeline
@@ -31,6 +31,7 @@ from transforms.run_lock import RunLease
 from transforms.selection import Selection
 from transforms.summarize import summarize_snapshot
 from transforms.tables_io import table_files, write_empty_tables
+from transforms.versions import library_versions, take_worker_versions
 from transforms.snapshot import (
     TABLES,
     THUMBS,
@@ -44,14 +45,10 @@ from transforms.snapshot import (
 )
 
 
-def _versions() -> dict:
-    import apache_beam
-    import av
-    import pyarrow
-
-    return {"clipindex": __version__, "schema": SCHEMA_VERSION, "apache_beam": apache_beam.__version__,
-            "av": av.__version__, "ffmpeg": av.ffmpeg_version_info, "pyarrow": pyarrow.__version__,
-            "python": platform.python_version()}
+def _versions(workers: Optional[dict]) -> dict:
+    """The launcher's versions, and the workers' as one of them reported them (None when no
+    pipeline ran: a night that only carried rows forward)."""
+    return {"clipindex": __version__, "schema": SCHEMA_VERSION, **library_versions(), "workers": workers}
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -116,8 +113,10 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             matched["query_clips"] = query_count(match, plan)
             _test_failure_hook("after_pipeline")
             write_empty_tables(snapshot, run_id)  # every table readable, even without rows
+            workers = take_worker_versions(snapshot)
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
                              selection, resumed)
+            run["versions"] = _versions(workers)
             run["broke_stale_lock"] = lease.broke_stale_lock
             run["matching_stats"] = matched
             with INTERRUPTS.committing():
@@ -193,7 +192,6 @@ def _summarize(args, files, plan, config, snapshot, previous, started_at, starte
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
         "matching": matching_key(config.qa) if config.decode != "none" else None,
         "changes": changes,
-        "versions": _versions(),
     }
 
     return run

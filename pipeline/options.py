@@ -287,9 +287,14 @@ def check_beam_args(beam_args: list[str]) -> None:
 def beam_options(args: argparse.Namespace, beam_args: list[str]) -> "PipelineOptions":
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from pipeline.worker_env import worker_flags
+
     flags = list(beam_args)
     if args.runner:
-        flags = ["--runner", args.runner, *portable_runner_defaults(args.runner, flags), *flags]
+        for_workers, warnings = worker_flags(args.runner, flags)
+        for warning in warnings:
+            print(f"clipindex: warning: {warning}", file=sys.stderr)
+        flags = ["--runner", args.runner, *portable_runner_defaults(args.runner, flags), *for_workers, *flags]
     elif (sdk_workers := local_layout(args.workers, args.isolation)[0]) > 1:
         flags += ["--direct_running_mode=multi_processing", f"--direct_num_workers={sdk_workers}"]
     return PipelineOptions(flags)

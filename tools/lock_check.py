@@ -58,9 +58,17 @@ def disagreements(requirements: list[Requirement], pins: dict[str, set[str]]) ->
     return problems
 
 
+def worker_disagreements(pins: dict[str, set[str]], worker_pins: dict[str, set[str]]) -> list[str]:
+    """requirements-workers.lock must pin nothing the main lock does not, at the same versions."""
+    return [f"{name}: requirements-workers.lock pins {sorted(versions - pins.get(name, set()))}, "
+            f"requirements.lock {sorted(pins.get(name, set()))}"
+            for name, versions in sorted(worker_pins.items()) if not versions <= pins.get(name, set())]
+
+
 def main() -> int:
-    problems = disagreements(setup_requirements(os.path.join(REPO, "setup.py")),
-                             locked_versions(os.path.join(REPO, "requirements.lock")))
+    pins = locked_versions(os.path.join(REPO, "requirements.lock"))
+    problems = disagreements(setup_requirements(os.path.join(REPO, "setup.py")), pins)
+    problems += worker_disagreements(pins, locked_versions(os.path.join(REPO, "requirements-workers.lock")))
     for problem in problems:
         print(f"lock check: {problem}", file=sys.stderr)
     if problems:
