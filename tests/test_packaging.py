@@ -128,7 +128,7 @@ def test_dataflow_dry_run_translates_the_job_offline(tmp_path):
     result = run_cli("index", "--input", str(tmp_path / "corpus/clips/**"), "--output",
                      str(tmp_path / "index"), "--runner", "DataflowRunner", "--project", "demo",
                      "--region", "us-central1", "--temp_location", "gs://demo-bucket/tmp",
-                     "--setup_file", os.path.join(REPO, "setup.py"), "--dry_run=True", timeout=120)
+                     "--dry_run=True", timeout=120)  # --setup_file and the pinned requirements are added
     assert result.returncode == 0, result.stderr
     assert "dry run: DataflowRunner translated the pipeline for 2 inputs" in result.stderr
     assert not (tmp_path / "index" / "CURRENT").exists()
