@@ -35,9 +35,9 @@ from bench.duplicates_stats import distance_stats, evidence_summary, recall
 from bench.measure import load_average, machine, run_measured
 from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, env
 from pipeline.synth import Reencode, Trim, excerpt_relpath_of, plan_corpus, reencoded_relpath, synth
-from pipeline.synth_copies import write_excerpt, write_reencoded
+from pipeline.synth.copies import write_excerpt, write_reencoded
 from schemas import QaOptions
-from transforms.index_clip import clip_id_for
+from transforms.clip.index_clip import clip_id_for
 
 FPS, SIZE, COPY_SIZE, COPY_BITS = 1, "64x48", "48x36", 20_000
 

@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from schemas import SAMPLES_SCHEMA, QaOptions
-from transforms.dup_align import align, best_alignment
-from transforms.dup_series import ClipSeries, nearest_index, series_from_table
-from transforms.frame_metrics import hamming_many
-from transforms.tables_io import read_table
+from transforms.neardup.align import align, best_alignment
+from transforms.neardup.series import ClipSeries, nearest_index, series_from_table
+from transforms.clip.qa.metrics import hamming_many
+from transforms.storage.parquet import read_table
 
 OFFSET_TOLERANCE_S = 0.5
 BINS = [(0, 0), (1, 4), (5, 10), (11, 16), (17, 24), (25, 32), (33, 64)]

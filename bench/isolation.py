@@ -33,8 +33,8 @@ import time
 
 from pipeline.synth import synth
 from schemas import FileInfo, IndexConfig
-from transforms.index_fn import QUEUED_CLIPS
-from transforms.isolation import IsolatedIndexer, index_in_process, quiet_ffmpeg
+from transforms.beam.index_clips import QUEUED_CLIPS
+from transforms.isolation.pool import IsolatedIndexer, index_in_process, quiet_ffmpeg
 
 
 @dataclasses.dataclass(frozen=True)

@@ -41,8 +41,8 @@ KINDS = (("mp4", "mp4", 0, "header"), ("mkv", "mkv", 3, "packets"), ("ts", "ts",
 _READER = r"""
 import json, os, sys
 from schemas import FileInfo, IndexConfig
-from transforms import isolation
-from transforms.index_clip import index_file
+from transforms.isolation import pool as isolation
+from transforms.clip.index_clip import index_file
 
 def status(key):
     with open("/proc/self/status") as handle:

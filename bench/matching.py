@@ -14,7 +14,7 @@ import argparse
 import os
 import time
 
-from transforms.match import select_inputs
+from transforms.launcher.find_inputs import select_inputs
 
 WORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "work")
 

@@ -55,8 +55,8 @@ import json, os, sys, time
 import av
 from bench.baselines import _pyav_batch
 from schemas import FileInfo, IndexConfig
-from transforms.index_clip import index_file
-from transforms.isolation import _send_result
+from transforms.clip.index_clip import index_file
+from transforms.isolation.pool import _send_result
 
 av.logging.set_level(None)
 paths = sys.argv[1:]
@@ -188,7 +188,7 @@ def frame_count_sources(folder: str) -> dict:
     """One more small check: clipindex really used the packets tier (index one clip)."""
     first = sorted(glob.glob(os.path.join(folder, "clips", "*")))[0]
     code = ("import sys, json; from schemas import FileInfo, IndexConfig; "
-            "from transforms.index_clip import index_file; "
+            "from transforms.clip.index_clip import index_file; "
             "r = index_file(FileInfo(sys.argv[1], None, None), IndexConfig(hash='none', isolation='none')); "
             "print(json.dumps({r.clip.frame_count_source: 1}))")
     done = subprocess.run([sys.executable, "-c", code, first], capture_output=True, text=True, check=True,

@@ -69,11 +69,11 @@ def _measure(name: str, argv: list[str], repeat: int) -> dict:
 
 def _phases(index: str, export: str) -> dict:
     """Where the time goes, in this process: reading the export vs reconciling."""
-    from transforms.manifest import read_manifest
-    from transforms.manifest_columns import parse_mapping
-    from transforms.manifest_times import get_zone
-    from transforms.reconcile import Expectations, reconcile
-    from transforms.snapshot import current_snapshot
+    from transforms.manifest.read import read_manifest
+    from transforms.manifest.columns import parse_mapping
+    from transforms.manifest.times import get_zone
+    from transforms.reconcile.compare import Expectations, reconcile
+    from transforms.storage.snapshots import current_snapshot
 
     started = time.perf_counter()
     manifest = read_manifest(export, require_duration=True, mapping=parse_mapping(columns_flag()),

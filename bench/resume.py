@@ -4,7 +4,7 @@
 
 Writes a Boston-shaped checkpoint (38,200 clips, 434 frames each at 1 fps: 16.6 M frame
 rows, in files as the writer makes them) to bench/work/resume-N/, then times
-`transforms.checkpoint.resume` in one run: all clips complete (files only linked), and the
+`transforms.storage.checkpoints.resume` in one run: all clips complete (files only linked), and the
 same with the last frames file missing (its clips are read again; mixed clips files are
 rewritten). The plan's own cost (matching, the previous snapshot) is not included.
 """
@@ -19,9 +19,9 @@ import time
 import pyarrow as pa
 
 from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, FileInfo
-from transforms.checkpoint import Checkpoint, resume
-from transforms.tables_io import write_table
-from transforms.write import FRAME_ROWS_PER_TABLE, RECORDS_PER_TABLE, ROW_GROUPS_PER_FILE
+from transforms.storage.checkpoints import Checkpoint, resume
+from transforms.storage.parquet import write_table
+from transforms.beam.write_index import FRAME_ROWS_PER_TABLE, RECORDS_PER_TABLE, ROW_GROUPS_PER_FILE
 
 WORK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "work")
 

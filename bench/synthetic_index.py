@@ -2,7 +2,7 @@
 
 Reconcile reads only the tables, so a Boston-sized index (38,200 clips) can be
 written straight as Parquet in the index layout (snapshots/<run_id>/clips,
-committed with transforms.snapshot.commit) without encoding any video. Names
+committed with transforms.storage.snapshots.commit) without encoding any video. Names
 repeat on every device (`DEVnnnn/GX01nnnn.MP4`, numbering restarts per
 camera), container durations run a few tens of ms past the video timeline,
 and the export looks like an evidence system's: `Evidence ID`, `File Name`,
@@ -24,9 +24,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA
-from transforms import storage
-from transforms.snapshot import TABLES, THUMBS, commit, new_run_id, snapshot_dir
-from transforms.tables_io import write_table
+from transforms.storage import fs as storage
+from transforms.storage.snapshots import TABLES, THUMBS, commit, new_run_id, snapshot_dir
+from transforms.storage.parquet import write_table
 
 START = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.timezone.utc)
 CLIPS_PER_DEVICE = 100

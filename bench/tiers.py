@@ -24,7 +24,7 @@ import av
 
 from pipeline.synth import synth
 from schemas import ErrorRecord, FileInfo, IndexConfig
-from transforms.index_clip import index_file
+from transforms.clip.index_clip import index_file
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "tiers.json")
 TIERS = ("header", "packets")

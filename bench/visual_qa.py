@@ -1,6 +1,6 @@
 """Benchmark of visual QA: `python -m bench.visual_qa [--size 640x360] [--seconds 60]`.
 
-1. Throughput of `--decode keyframes` (transforms.visual_qa) against a bare
+1. Throughput of `--decode keyframes` (transforms.clip.qa.analyze) against a bare
    PyAV loop that decodes the same keyframes and computes the same metrics,
    best of 3 runs each; the ratio is what the issue asks to stay >= 0.85.
 2. fps:N strategies: seeking to keyframes vs decoding sequentially, for N
@@ -24,9 +24,9 @@ from av.video.reformatter import VideoReformatter
 
 from pipeline.synth import synth
 from schemas import QaOptions
-from transforms import frame_metrics as fm
-from transforms.frame_sampling import SampleMode, SamplingReport, sample_frames
-from transforms.visual_qa import analyze_uri
+from transforms.clip.qa import metrics as fm
+from transforms.clip.qa.sampling import SampleMode, SamplingReport, sample_frames
+from transforms.clip.qa.analyze import analyze_uri
 
 REPEATS = 3
 
@@ -119,8 +119,8 @@ def strategies(path: str) -> list[dict]:
 # mark (Linux: "5" > /proc/self/clear_refs) after importing and reports both.
 _RSS_CHILD = """
 import json, sys
-from transforms.frame_sampling import SampleMode
-from transforms.visual_qa import analyze_uri
+from transforms.clip.qa.sampling import SampleMode
+from transforms.clip.qa.analyze import analyze_uri
 
 def kib(field):
     with open("/proc/self/status") as status:

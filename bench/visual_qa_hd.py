@@ -4,7 +4,7 @@ Clips like a body camera's: H.264 High with B-frames (-bf 2), 720p and 1080p,
 1 s and 2 s GOPs, made with the ffmpeg CLI (testsrc2 with moving noise, at
 camera-like bit rates). In one run, interleaved, best of --repeat:
 
-- `clipindex`: transforms.visual_qa with `--decode keyframes` (what a reader runs per clip);
+- `clipindex`: transforms.clip.qa.analyze with `--decode keyframes` (what a reader runs per clip);
 - `bare`: the PyAV loop a user writes: skip_frame NONKEY, `container.decode`,
   `frame.reformat` to gray at the analysis size, the same metrics;
 - `bare_reused`: the same loop with one reused swscale reformatter (the best
@@ -35,8 +35,8 @@ from bench.measure import load_average, machine
 from bench.visual_qa import bare_keyframes_loop
 from bench.throughput import RESULTS_DIR, WORK_DIR
 from schemas import QaOptions
-from transforms.frame_sampling import SampleMode
-from transforms.visual_qa import analyze_uri
+from transforms.clip.qa.sampling import SampleMode
+from transforms.clip.qa.analyze import analyze_uri
 
 SIZES = {"720p": ("1280x720", "3M"), "1080p": ("1920x1080", "6M")}
 GOPS_S = (1, 2)

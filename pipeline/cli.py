@@ -18,7 +18,8 @@ from typing import Optional, Sequence
 from pipeline import __version__
 from pipeline.interrupts import INTERRUPTS
 from pipeline.layout import flag_value, prestart_count
-from transforms import prestart
+from transforms.isolation import prestart
+from transforms.storage.gcs import use_emulator_credentials
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -31,7 +32,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
-        from transforms.versions import version_lines
+        from transforms.launcher.versions import version_lines
 
         print("\n".join(version_lines(__version__)))
         parser.exit()
@@ -39,7 +40,7 @@ class _VersionAction(argparse.Action):
 
 def _parser() -> argparse.ArgumentParser:
     # Imported here, not at the top: pipeline.options imports Beam, and the isolated
-    # children should be on their way first (see main and transforms.prestart).
+    # children should be on their way first (see main and transforms.isolation.prestart).
     from pipeline.options import OneLineParser, _positive_float, _positive_int, add_index_arguments
 
     parser = OneLineParser(
@@ -134,12 +135,12 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.graph import DryRunOnly
     from pipeline.index_run import run_index
     from pipeline.options import UsageProblem
-    from transforms.manifest import ManifestProblem
-    from transforms.match import MatchProblem
-    from transforms.removal_guard import TooManyRemoved
-    from transforms.run_lock import LockLost
-    from transforms.snapshot import OutputProblem
-    from transforms.summarize import InvariantBroken
+    from transforms.manifest.read import ManifestProblem
+    from transforms.launcher.find_inputs import MatchProblem
+    from transforms.launcher.removal_guard import TooManyRemoved
+    from transforms.storage.lock.lease import LockLost
+    from transforms.storage.snapshots import OutputProblem
+    from transforms.launcher.run_summary import InvariantBroken
 
     try:
         run = run_index(args, beam_args)
@@ -165,8 +166,8 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
 
 def _summary_notes(run: dict) -> str:
     """What the totals leave out and why: skipped files, and duplicates reconcile will not count."""
-    from transforms.selection import describe_counts
-    from transforms.summarize import duplicates_sentence
+    from transforms.launcher.selection import describe_counts
+    from transforms.reconcile.copies import duplicates_sentence
 
     notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], True,
                                                          run.get("excerpts", 0), run.get("excerpt_hours", 0.0))]
@@ -192,13 +193,14 @@ def _quiet_beam_logs() -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Before numpy is imported (through Beam): its OpenBLAS thread pool only competes with
-    # the readers for cores here (see transforms.prestart.child_env).
+    # the readers for cores here (see transforms.isolation.prestart.child_env).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if argv and argv[0] == "index":
         # Before any thread or child starts, so they inherit the blocked signals (pipeline.interrupts);
         # with --runner, Beam's job-server processes keep theirs (Beam stops them with SIGINT).
         INTERRUPTS.arm(block_in_main_thread=flag_value(argv, "--runner") is None)
     prestart.start(prestart_count(argv))
+    use_emulator_credentials()  # a GCS emulator: anonymous access, without google.auth's retries
     try:
         return _main(argv)
     finally:

@@ -8,12 +8,13 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, TestOptions
 
 from schemas import FileInfo, IndexConfig
-from transforms import storage
-from transforms.checkpoint import Checkpoint
-from transforms.dup_stage import MatchFootage, MatchPlan
-from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
-from transforms.versions import record_worker_versions
-from transforms.write import WriteIndex
+from transforms.storage import fs as storage
+from transforms.storage.checkpoints import Checkpoint
+from transforms.beam.match_footage import MatchFootage
+from transforms.neardup.plan import MatchPlan
+from transforms.beam.index_clips import ERRORS_TAG, FRAMES_TAG, SAMPLES_TAG, IndexClips
+from transforms.launcher.versions import record_worker_versions
+from transforms.beam.write_index import WriteIndex
 
 
 INPUTS_FILE = ".inputs.jsonl"  # hidden: readers of the snapshot never list it

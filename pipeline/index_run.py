@@ -20,19 +20,19 @@ from pipeline.options import beam_options, check_beam_args, index_config, option
 from pipeline.progress import ProgressPrinter
 from pipeline.unattended import guard_removals, refresh_thresholds
 from schemas import SCHEMA_VERSION
-from transforms import checkpoint as checkpoints
-from transforms import storage
-from transforms.dup_apply import apply_matches
-from transforms.dup_plan import has_work, kept_relations, matching_key, plan_matching, query_count
+from transforms.storage import checkpoints
+from transforms.storage import fs as storage
+from transforms.neardup.apply import apply_matches
+from transforms.neardup.plan import has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
-from transforms.incremental import carry_forward, plan_run
-from transforms.output_dir import check_index_folder, make_output
-from transforms.run_lock import RunLease
-from transforms.selection import Selection
-from transforms.summarize import summarize_snapshot
-from transforms.tables_io import table_files, write_empty_tables
-from transforms.versions import library_versions, take_worker_versions
-from transforms.snapshot import (
+from transforms.launcher.incremental import carry_forward, plan_run
+from transforms.storage.output_dir import check_index_folder, make_output
+from transforms.storage.lock.lease import RunLease
+from transforms.launcher.selection import Selection
+from transforms.launcher.run_summary import summarize_snapshot
+from transforms.storage.parquet import table_files, write_empty_tables
+from transforms.launcher.versions import library_versions, take_worker_versions
+from transforms.storage.snapshots import (
     TABLES,
     THUMBS,
     check_writable,

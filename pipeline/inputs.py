@@ -6,10 +6,10 @@ import argparse
 import glob
 import os
 
-from transforms.manifest import read_manifest
-from transforms.match import MatchProblem, select_inputs, select_uris
-from transforms.media_io import is_remote, local_path
-from transforms.selection import Selection
+from transforms.manifest.read import read_manifest
+from transforms.launcher.find_inputs import MatchProblem, select_inputs, select_uris
+from transforms.storage.readers import is_remote, local_path
+from transforms.launcher.selection import Selection
 
 
 def _static_prefix(pattern: str) -> str:

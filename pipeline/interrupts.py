@@ -4,7 +4,7 @@ Before, SIGINT reached every process of the run at once (the launcher, Beam's SD
 worker processes, each isolated reader) and each printed its own
 KeyboardInterrupt traceback, ~70 interleaved lines. Now:
 
-- the isolated readers start with SIGINT and SIGTERM blocked (transforms.prestart),
+- the isolated readers start with SIGINT and SIGTERM blocked (transforms.isolation.prestart),
   and on the local runner the launcher's main thread blocks them too before any
   thread or process starts, so Beam's threads and SDK worker processes inherit the
   mask (it survives fork and exec). None of them ever sees the signal.
@@ -14,7 +14,7 @@ KeyboardInterrupt traceback, ~70 interleaved lines. Now:
   Python's wakeup fd, prints one line, kills the whole process tree (SIGKILL:
   silent), runs the clean-ups the run registered (its unfinished snapshot, the
   progress folder, the lock) and ends the process with os._exit(128 + signal).
-  What finished before is in the run's checkpoint (transforms.checkpoint).
+  What finished before is in the run's checkpoint (transforms.storage.checkpoints).
 - a commit in progress finishes first; after it the run is live and only the
   tidying up is cut short.
 """

@@ -123,7 +123,7 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
 
 def device_pattern(text: str) -> str:
     """argparse type of --device-from-path (index and reconcile): compiles, has the group."""
-    from transforms.devices import DevicePatternProblem, compile_pattern
+    from transforms.clip.devices import DevicePatternProblem, compile_pattern
 
     try:
         compile_pattern(text)
@@ -203,7 +203,7 @@ def options_key(config: IndexConfig) -> dict:
     import av
 
     from schemas import SCHEMA_VERSION
-    from transforms.incremental import ROW_DEFINITIONS_VERSION
+    from transforms.launcher.incremental import ROW_DEFINITIONS_VERSION
 
     key = {"schema_version": SCHEMA_VERSION, "definitions_version": ROW_DEFINITIONS_VERSION,
            "ffmpeg": av.ffmpeg_version_info, "tier": config.tier, "decode": config.decode,

@@ -6,15 +6,15 @@ import argparse
 import json
 import sys
 
-from transforms.manifest import ManifestProblem, read_manifest
-from transforms.manifest_columns import FIELDS, parse_mapping
-from transforms.manifest_times import get_zone
-from transforms.reconcile import BASES, Expectations, Reconciliation, reconcile
-from transforms.reconcile_totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
-from transforms import storage
-from transforms.snapshot import current_snapshot
-from transforms.summarize import duplicates_sentence
-from transforms.tables_io import write_table
+from transforms.manifest.read import ManifestProblem, read_manifest
+from transforms.manifest.columns import FIELDS, parse_mapping
+from transforms.manifest.times import get_zone
+from transforms.reconcile.compare import BASES, Expectations, Reconciliation, reconcile
+from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
+from transforms.storage import fs as storage
+from transforms.storage.snapshots import current_snapshot
+from transforms.reconcile.copies import duplicates_sentence
+from transforms.storage.parquet import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
 MAX_PRINTED = 50
@@ -155,7 +155,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({**result.to_json(), "history": history}, handle, indent=2, default=str)
     if args.html:
-        from transforms.report import render_html
+        from transforms.reconcile.report.html import render_html
 
         with open(args.html, "w", encoding="utf-8") as handle:
             handle.write(render_html(result, history, args.index_dir))

@@ -1,8 +1,8 @@
 """Flags and launcher steps for unattended (scheduled) runs: lease lock, removal guard, history.
 
 Kept apart from pipeline.index_run so that run orchestration only calls them:
-the mechanisms live in transforms.run_lock, transforms.removal_guard,
-transforms.qa_refresh and transforms.snapshot (docs/locking.md explains them).
+the mechanisms live in transforms.storage.lock.lease, transforms.launcher.removal_guard,
+transforms.launcher.qa_refresh and transforms.storage.snapshots (docs/locking.md explains them).
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Optional
 
-from transforms.removal_guard import DEFAULT_MAX_REMOVED_FRACTION, check_removals
-from transforms.run_lock import DEFAULT_LEASE_S, MIN_LEASE_S
-from transforms.snapshot import KEEP_SNAPSHOTS
+from transforms.launcher.removal_guard import DEFAULT_MAX_REMOVED_FRACTION, check_removals
+from transforms.storage.lock.lease import DEFAULT_LEASE_S, MIN_LEASE_S
+from transforms.storage.snapshots import KEEP_SNAPSHOTS
 
 if TYPE_CHECKING:  # the CLI parser imports this module: heavy imports wait until a run needs them
     from schemas import IndexConfig
-    from transforms.incremental import Plan
+    from transforms.launcher.incremental import Plan
 
 
 def _number_within(low: float, high: float, what: str):
@@ -71,7 +71,7 @@ def guard_removals(args: argparse.Namespace, plan: "Plan") -> None:
 def refresh_thresholds(previous: Optional[str], snapshot: str, plan: "Plan", config: "IndexConfig",
                        thresholds: dict) -> int:
     """Carried clips under new QA thresholds: their QA seconds recomputed from stored samples."""
-    from transforms.qa_refresh import previous_thresholds, refresh_qa_seconds
+    from transforms.launcher.qa_refresh import previous_thresholds, refresh_qa_seconds
 
     if previous is None or config.decode == "none" or previous_thresholds(previous) == thresholds:
         return 0

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from bench.camera_corpus import has_encoder, run_ffmpeg
 from schemas import ErrorRecord, FileInfo, IndexConfig
-from transforms.index_clip import index_file
+from transforms.clip.index_clip import index_file
 
 CONFIG = IndexConfig(hash="none", isolation="none")
 __all__ = ["CONFIG", "Probe", "assert_frames_table", "ffmpeg", "ffprobe", "has_encoder", "index"]

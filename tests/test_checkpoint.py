@@ -1,4 +1,4 @@
-"""Which checkpoint rows a resumed run may keep (transforms.checkpoint), on hand-made tables."""
+"""Which checkpoint rows a resumed run may keep (transforms.storage.checkpoints), on hand-made tables."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, FileInfo
-from transforms.checkpoint import Checkpoint, complete_clips, kept_clips, resume
-from transforms.tables_io import write_table
+from transforms.storage.checkpoints import Checkpoint, complete_clips, kept_clips, resume
+from transforms.storage.parquet import write_table
 
 
 def _clip(clip_id, frames, mtime=1.0):

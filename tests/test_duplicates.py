@@ -14,10 +14,10 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from pipeline.synth import Reencode, Trim, excerpt_relpath_of, reencoded_relpath, synth
-from pipeline.synth_copies import write_excerpt, write_reencoded
+from pipeline.synth.copies import write_excerpt, write_reencoded
 from schemas import SAMPLES_SCHEMA, QaOptions
-from transforms.dup_align import EXCERPT_A, NOTHING, SAME, align, best_alignment, verdict
-from transforms.dup_candidates import (
+from transforms.neardup.align import EXCERPT_A, NOTHING, SAME, align, best_alignment, verdict
+from transforms.neardup.buckets import (
     POPULAR_PICTURE,
     compare_shard,
     equal_key_pairs,
@@ -25,9 +25,10 @@ from transforms.dup_candidates import (
     records,
     split_by_shard,
 )
-from transforms.dup_series import ClipSeries, clip_key
-from transforms.dup_stage import MatchFootage, MatchPlan
-from transforms.index_clip import clip_id_for
+from transforms.neardup.series import ClipSeries, clip_key
+from transforms.beam.match_footage import MatchFootage
+from transforms.neardup.plan import MatchPlan
+from transforms.clip.index_clip import clip_id_for
 from tests.conftest import run_cli
 
 QA = QaOptions()
@@ -287,7 +288,7 @@ def test_planted_copies_and_excerpts_found_then_a_nightly_run_compares_only_new_
 
 
 def test_resolve_groups_copies_prefers_original_containers_and_keeps_untouched_relations():
-    from transforms.dup_apply import Excerpt, resolve
+    from transforms.neardup.apply import Excerpt, resolve
 
     def row(clip_id, width, uri, duration_s=100.0, **stored):
         return {"clip_id": clip_id, "uri": uri, "sha256": None, "width": width, "height": width,

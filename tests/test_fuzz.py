@@ -15,7 +15,7 @@ import pytest
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from tools import fuzz
 from tools.mutate import make_clip
-from transforms.isolation import IsolatedIndexer
+from transforms.isolation.pool import IsolatedIndexer
 
 FUZZ_SEED = 20260105
 FUZZ_CASES = 200

@@ -14,8 +14,8 @@ import pytest
 from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, ErrorRecord
 from tests.conftest import run_cli
 from tests.reconcile_helpers import assert_counts_add_up
-from transforms import storage
-from transforms.tables_io import read_table
+from transforms.storage import fs as storage
+from transforms.storage.parquet import read_table
 
 pytestmark = pytest.mark.gcs
 BUCKET = "evidence"
@@ -59,7 +59,7 @@ def emulator():
 
 
 def _client():
-    from transforms.gcs import storage_client
+    from transforms.storage.gcs import storage_client
 
     storage_client.cache_clear()
     return storage_client()
@@ -121,7 +121,7 @@ def test_gs_in_gs_out_equals_local_and_runs_incrementally(emulator, small_corpus
 def test_header_tier_fetches_a_small_part_of_a_faststart_clip(emulator, tmp_path):
     from pipeline.synth import synth
     from schemas import FileInfo, IndexConfig
-    from transforms.index_clip import index_file
+    from transforms.clip.index_clip import index_file
 
     synth(str(tmp_path / "one"), clips=1, hours=1 / 60, seed=1)  # one one-minute 30 fps clip
     (uri,) = _upload_tree(tmp_path / "one" / "clips", "minute")
@@ -166,9 +166,9 @@ def test_gs_manifest_in_and_reconcile(emulator, small_corpus, tmp_path):
 
 
 def test_gs_patterns_ignore_case_and_count_what_they_skip(emulator, small_corpus):
-    from transforms.match import select_inputs
-    from transforms.output_dir import check_index_folder
-    from transforms.snapshot import OutputProblem
+    from transforms.launcher.find_inputs import select_inputs
+    from transforms.storage.output_dir import check_index_folder
+    from transforms.storage.snapshots import OutputProblem
 
     clip = sorted((small_corpus / "clips").rglob("*.mp4"))[0]
     bucket = _client().bucket(BUCKET)

@@ -15,8 +15,8 @@ from tests import gcs_emulator
 from tests.conftest import run_cli
 from tests.fault_proxy import FaultProxy
 from tests.lock_helpers import lined_up, release, start_index, wait_for
-from transforms import storage
-from transforms.tables_io import read_table
+from transforms.storage import fs as storage
+from transforms.storage.parquet import read_table
 
 pytestmark = pytest.mark.gcs
 BUCKET = "evidence"
@@ -53,7 +53,7 @@ def emulator():
 
 
 def _client():
-    from transforms.gcs import storage_client
+    from transforms.storage.gcs import storage_client
 
     storage_client.cache_clear()
     return storage_client()
@@ -74,7 +74,7 @@ def _through(emulator, **proxy_options):
 
 
 def _index_one(name: str):
-    from transforms.index_clip import index_file
+    from transforms.clip.index_clip import index_file
 
     return index_file(FileInfo(f"gs://{BUCKET}/{name}", None, None), IndexConfig(isolation="none"))
 
@@ -145,7 +145,7 @@ def test_run_through_faults_equals_a_clean_run(emulator, uploaded, clean_index):
 
 
 def test_remote_read_that_keeps_failing_is_an_io_error(emulator, uploaded, monkeypatch):
-    from transforms import gcs_ranges
+    from transforms.storage import ranged_reads as gcs_ranges
 
     monkeypatch.setattr(gcs_ranges, "READ_RETRY_TIMEOUT_S", 1.0)
     monkeypatch.setattr(gcs_ranges, "RETRY_PAUSE_S", 0.1)
@@ -157,7 +157,7 @@ def test_remote_read_that_keeps_failing_is_an_io_error(emulator, uploaded, monke
 
 
 def test_metadata_that_cannot_be_read_is_an_io_error(emulator, uploaded, monkeypatch):
-    from transforms import gcs_ranges
+    from transforms.storage import ranged_reads as gcs_ranges
 
     monkeypatch.setattr(gcs_ranges, "READ_RETRY_TIMEOUT_S", 1.0)
     name = _first_clip()
@@ -168,8 +168,8 @@ def test_metadata_that_cannot_be_read_is_an_io_error(emulator, uploaded, monkeyp
 
 
 def test_object_rewritten_while_read_is_not_found(emulator):
-    from transforms.gcs_ranges import ObjectRanges
-    from transforms.media_io import os_error_kind
+    from transforms.storage.ranged_reads import ObjectRanges
+    from transforms.storage.readers import os_error_kind
 
     blob = _client().bucket(BUCKET).blob("rewritten/clip.mp4")
     blob.upload_from_string(b"first version " * 100)
@@ -182,7 +182,7 @@ def test_object_rewritten_while_read_is_not_found(emulator):
 
 
 def test_lock_survives_lost_answers_to_its_conditional_writes(emulator):
-    from transforms.run_lock import RunLease
+    from transforms.storage.lock.lease import RunLease
 
     lost = {"ifGenerationMatch=0": 1, "ifGenerationMatch=1": 1}  # the create, then a renewal
     with _through(emulator, rate=0.0, lose_answers=lost) as proxy:

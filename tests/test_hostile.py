@@ -30,10 +30,12 @@ from tests.hostile_media import (
     scribble_media_data,
 )
 from tools.mutate import make_clip
-from transforms import index_clip
-from transforms.index_clip import index_file
-from transforms.isolation import CRASH_HOOK_ENV, HANG_HOOK_ENV, IsolatedIndexer
-from transforms.match import match_patterns
+from transforms.clip import index_clip
+from transforms.clip.index_clip import index_file
+from transforms.faults import CRASH_ON_ENV as CRASH_HOOK_ENV
+from transforms.faults import HANG_ON_ENV as HANG_HOOK_ENV
+from transforms.isolation.pool import IsolatedIndexer
+from transforms.launcher.find_inputs import match_patterns
 
 # A clip name for each awkward character class users' folders hold.
 ODD_NAMES = ("with space.mp4", "quote's \"double\".mp4", "new\nline.mp4", "ünïcødé-日本語.mp4")
@@ -146,7 +148,7 @@ def test_run_finishes_and_accounts_for_every_input(hostile_run):
     got.update({_name(root, e["uri"]): e["error_kind"] for e in errors})
     assert got == EXPECTED
     assert all(e["message"] and "\n" not in e["message"] for e in errors)
-    # FFmpeg's own chatter stays off (transforms.isolation.quiet_ffmpeg): no log lines
+    # FFmpeg's own chatter stays off (transforms.isolation.pool.quiet_ffmpeg): no log lines
     # like "[h264 @ 0x...] Invalid NAL unit size" or "moov atom not found".
     assert " @ 0x" not in result.stderr and "moov atom" not in result.stderr, result.stderr[-2000:]
 
@@ -268,7 +270,7 @@ def test_queued_clips_survive_a_crash_and_a_hang(tmp_path, monkeypatch):
 
 def test_a_pool_of_readers_blames_only_the_guilty_clip(tmp_path, monkeypatch):
     """Two readers, two queued clips each: every clip gets one row, errors only where due."""
-    from transforms.isolation import IsolatedPool
+    from transforms.isolation.pool import IsolatedPool
 
     names = ["a.mp4", "crash-me.mp4", "b.mp4", "c.mp4", "hang-me.mp4", "d.mp4", "e.mp4", "f.mp4"]
     def started_pool():

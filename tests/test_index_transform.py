@@ -8,9 +8,9 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import FileInfo, IndexConfig
-from transforms.index_clip import clip_id_for
-from transforms.index_fn import ERRORS_TAG, FRAMES_TAG, IndexClips
-from transforms.match import match_patterns
+from transforms.clip.index_clip import clip_id_for
+from transforms.beam.index_clips import ERRORS_TAG, FRAMES_TAG, IndexClips
+from transforms.launcher.find_inputs import match_patterns
 
 
 def _manifest_frames(corpus, uris):

@@ -15,9 +15,9 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from tests.conftest import run_cli
 from tools.mutate import make_clip
-from transforms.index_clip import IndexedClip, index_file
-from transforms.index_fn import IndexClips
-from transforms.media_io import CountingReader, os_error_kind
+from transforms.clip.index_clip import IndexedClip, index_file
+from transforms.beam.index_clips import IndexClips
+from transforms.storage.readers import CountingReader, os_error_kind
 
 LATIN1_TITLE = b"caf\xe9"                    # a camera writing Latin-1
 INVALID_UTF8 = b"\xff\xfe\x80\xc3(\xa0"      # bytes no decoder accepts

@@ -20,8 +20,8 @@ from schemas import FileInfo, IndexConfig
 from tests.camera_media import make_long_clip
 from tests.conftest import needs_ffprobe, run_cli
 from tests.oracle_helpers import ffmpeg, ffprobe
-from transforms.frame_pieces import FRAME_PIECE_ROWS
-from transforms.isolation import IsolatedIndexer
+from transforms.clip.frame_pieces import FRAME_PIECE_ROWS
+from transforms.isolation.pool import IsolatedIndexer
 
 pytestmark = needs_ffprobe
 FRAMES = 140_000  # three pieces: 65,536 + 65,536 + 8,928

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.manifest import read_manifest
-from transforms.manifest_columns import ManifestProblem, Where, parse_mapping
-from transforms.manifest_times import get_zone, local_dates, parse_times
-from transforms.manifest_values import parse_durations, parse_sizes
+from transforms.manifest.read import read_manifest
+from transforms.manifest.columns import ManifestProblem, Where, parse_mapping
+from transforms.manifest.times import get_zone, local_dates, parse_times
+from transforms.manifest.values import parse_durations, parse_sizes
 
 WHERE = Where("export.csv", "Duration", "expected_duration_s")
 UTC = dt.timezone.utc

@@ -6,8 +6,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.copies import DUPLICATE, EXCERPT, ORIGINAL, find_copies
-from transforms.matching import make_side, match_rows
+from transforms.reconcile.copies import DUPLICATE, EXCERPT, ORIGINAL, find_copies
+from transforms.reconcile.match_rows import make_side, match_rows
 
 T0 = dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc)
 

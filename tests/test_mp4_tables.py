@@ -2,7 +2,7 @@
 
 For each kind of clip (tests/mp4_media.py: B-frames, composition offsets,
 edit lists, timecode and subtitle tracks, HEVC, MOV, co64, fragmented files),
-transforms.mp4_table must take the table and it must equal the packets PyAV's
+transforms.clip.mp4.header_tier must take the table and it must equal the packets PyAV's
 FFmpeg demuxes: pts, dts, duration, position, size, keyframe and discard
 flags. Then the same through the indexer (the frames table is the packets
 tier's, row for row) and through the CLI (frames pts equal ffprobe's).
@@ -25,7 +25,7 @@ from tests import mp4_media
 from tests.conftest import needs_ffprobe, run_cli
 from tests.oracle_helpers import ffprobe as oracle_ffprobe
 from tests.test_oracle import assert_table_is_ffmpegs, mp4_table_and_packets
-from transforms.index_clip import index_file
+from transforms.clip.index_clip import index_file
 
 pytestmark = needs_ffprobe
 CONFIG = IndexConfig(hash="none", isolation="none")

@@ -31,7 +31,7 @@ import pytest
 from schemas import ErrorRecord, FileInfo
 from tests.conftest import needs_ffprobe
 from tests.oracle_helpers import CONFIG, assert_frames_table, ffmpeg, ffprobe, has_encoder, index
-from transforms.index_clip import index_file
+from transforms.clip.index_clip import index_file
 
 pytestmark = needs_ffprobe
 
@@ -269,7 +269,7 @@ TAKEN = {kind.name for kind in KINDS if kind.ext in ("mp4", "mov") and kind.tier
 
 
 def _moov_bytes(path: str) -> int:
-    from transforms.mp4_table import read_moov
+    from transforms.clip.mp4.header_tier import read_moov
 
     with open(path, "rb") as handle:
         moov = read_moov(handle)
@@ -280,7 +280,7 @@ def mp4_table_and_packets(path: str):
     """(clipindex's table or its reason, FFmpeg's demuxed video packets as arrays)."""
     import numpy as np
 
-    from transforms.mp4_table import read_moov, read_table
+    from transforms.clip.mp4.header_tier import read_moov, read_table
 
     with open(path, "rb") as handle, av.open(path) as container:
         stream = container.streams.video[0]
@@ -295,7 +295,7 @@ def mp4_table_and_packets(path: str):
 def assert_table_is_ffmpegs(table, packets) -> None:
     import numpy as np
 
-    from transforms.mp4_index import SampleTable
+    from transforms.clip.mp4.sample_table import SampleTable
 
     assert isinstance(table, SampleTable), table
     discard = table.is_discard if table.is_discard is not None else np.zeros(table.dts.shape[0], bool)
@@ -307,7 +307,7 @@ def assert_table_is_ffmpegs(table, packets) -> None:
 
 @pytest.mark.parametrize("name", MP4_KINDS)
 def test_moov_table_equals_ffmpeg_packets(clip_dir, name):
-    """Where transforms.mp4_table takes a track, it is FFmpeg's demuxed packets, field for field."""
+    """Where transforms.clip.mp4.header_tier takes a track, it is FFmpeg's demuxed packets, field for field."""
     table, packets = mp4_table_and_packets(clip_for(clip_dir, name))
     if name in TAKEN or not isinstance(table, str):
         assert_table_is_ffmpegs(table, packets)

@@ -16,9 +16,9 @@ import pytest
 from schemas import ERRORS_SCHEMA, SAMPLES_SCHEMA
 from tests.conftest import run_cli
 from tests.footage import CLIP_NAMES, camera_export
-from transforms.globbing import path_regex
-from transforms.match import select_inputs, select_uris
-from transforms.selection import exclude_matcher, extension, skipped_sidecar
+from transforms.storage.globbing import path_regex
+from transforms.launcher.find_inputs import select_inputs, select_uris
+from transforms.launcher.selection import exclude_matcher, extension, skipped_sidecar
 
 
 def _tree(root, names):

@@ -107,8 +107,8 @@ def test_unpacked_wheel_runs_an_index_outside_the_repo(wheel_from_sdist, tmp_pat
         return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=outside,
                               env=env, timeout=180)
 
-    imported = run("-c", "import pipeline, pipeline.cli, transforms.index_fn, schemas; "
-                         "print(pipeline.__file__, transforms.index_fn.__file__, schemas.__file__)")
+    imported = run("-c", "import pipeline, pipeline.cli, transforms.beam.index_clips, schemas; "
+                         "print(pipeline.__file__, transforms.beam.index_clips.__file__, schemas.__file__)")
     assert imported.returncode == 0, imported.stderr
     assert all(path.startswith(str(site)) for path in imported.stdout.split()), imported.stdout
     # A real run from the installed files: the Beam worker and the isolated clip reader

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from tests.footage import camera_export
-from transforms.selection import SIDECAR_GROUPS
+from transforms.launcher.selection import SIDECAR_GROUPS
 
 README = Path(REPO) / "README.md"
 

@@ -12,7 +12,7 @@ import pytest
 from pipeline.synth import synth
 from tests.conftest import run_cli
 from tests.reconcile_helpers import assert_counts_add_up
-from transforms.manifest import ManifestProblem, read_manifest
+from transforms.manifest.read import ManifestProblem, read_manifest
 
 
 def _clips(corpus):

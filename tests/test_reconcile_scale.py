@@ -16,11 +16,11 @@ import pytest
 from bench.synthetic_index import columns_flag, export_table, synthetic_clips, write_export, write_index
 from tests.conftest import run_cli
 from tests.reconcile_helpers import assert_counts_add_up
-from transforms.manifest import read_manifest
-from transforms.manifest_columns import parse_mapping
-from transforms.manifest_times import get_zone
-from transforms.reconcile import Expectations, reconcile
-from transforms.snapshot import current_snapshot
+from transforms.manifest.read import read_manifest
+from transforms.manifest.columns import parse_mapping
+from transforms.manifest.times import get_zone
+from transforms.reconcile.compare import Expectations, reconcile
+from transforms.storage.snapshots import current_snapshot
 
 BOSTON_CLIPS = 38_200
 DEVICES = r"/(?P<device_id>DEV\d+)/"

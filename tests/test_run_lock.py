@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import run_cli
 from tests.lock_helpers import lined_up, other_host, release, start_index, wait_for
 from tests.test_nightly import assert_same_index
-from transforms.lock_store import LocalLockStore
-from transforms.run_lock import LockHeld, LockLost, RunLease, holder_gone, this_host
+from transforms.storage.lock.store import LocalLockStore
+from transforms.storage.lock.lease import LockHeld, LockLost, RunLease, holder_gone, this_host
 
 OTHER_HOST = "evicted-pod-7f9c"
 
@@ -200,7 +200,7 @@ def test_other_host_prefix_sets_the_host_name():
     import subprocess
     import sys
 
-    code = "import sys; from transforms.run_lock import this_host; sys.stdout.write(this_host()['host'])"
+    code = "import sys; from transforms.storage.lock.lease import this_host; sys.stdout.write(this_host()['host'])"
     shown = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True,
                            env={**os.environ, **env}, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert shown.stdout == OTHER_HOST and socket.gethostname() != OTHER_HOST

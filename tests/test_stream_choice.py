@@ -1,6 +1,6 @@
 """Which stream is the video, and which dates are believed (real files made with ffmpeg).
 
-One rule (transforms/stream_choice.py) serves probe, the timeline, rotation
+One rule (transforms/clip/stream_choice.py) serves probe, the timeline, rotation
 and visual QA: cover art (disposition attached_pic) is never the video, and
 of several real video streams the default one is indexed, else the first.
 A `creation_time` before 1980 is a camera clock that was never set: the clip
@@ -19,8 +19,8 @@ from schemas import ErrorRecord, FileInfo
 from tests.camera_media import add_cover_art, make_two_angle_clip, set_mp4_times
 from tests.conftest import needs_ffprobe
 from tests.oracle_helpers import CONFIG, assert_frames_table, ffmpeg, ffprobe, index
-from transforms.index_clip import index_file
-from transforms.stream_choice import choose_video_stream, real_video_streams
+from transforms.clip.index_clip import index_file
+from transforms.clip.stream_choice import choose_video_stream, real_video_streams
 
 pytestmark = needs_ffprobe
 MP4_EPOCH_OFFSET_S = 2082844800  # seconds from 1904-01-01 (MP4's epoch) to 1970-01-01

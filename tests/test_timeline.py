@@ -5,10 +5,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from transforms.continuity import measure
-from transforms.probe import StreamFacts, parse_creation_time
-from transforms.sniff import looks_like_media
-from transforms.timeline import NO_TS, Timeline, judge_index
+from transforms.clip.continuity import measure
+from transforms.clip.probe import StreamFacts, parse_creation_time
+from transforms.clip.sniff import looks_like_media
+from transforms.clip.timeline import NO_TS, Timeline, judge_index
 
 
 def _timeline(pts, dts=None, durations=None):
@@ -108,7 +108,7 @@ def test_edit_list_hidden_frames_count_but_do_not_last():
 def test_truncation_needs_a_shorter_timeline_not_just_fewer_frames():
     from dataclasses import replace
 
-    from transforms.claims import is_truncated
+    from transforms.clip.claims import is_truncated
 
     avi = replace(_facts(150), header_duration_ts=150)   # 60 empty drop chunks, counted by the header
     assert not is_truncated(avi, 90, 0, 5.0, 1 / 30)
@@ -133,7 +133,7 @@ def test_presentation_order_shortcut_matches_the_sort():
 
 
 def test_malloc_tuning_is_glibc_only_and_defers_to_the_user(monkeypatch):
-    from transforms.malloc_tuning import keep_heap_warm
+    from transforms.isolation.malloc_tuning import keep_heap_warm
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     assert keep_heap_warm() is False

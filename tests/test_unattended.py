@@ -13,8 +13,8 @@ from pipeline.synth import Condition, synth
 from schemas import ERRORS_SCHEMA, ErrorRecord, FileInfo, IndexConfig, QaOptions
 from tests.conftest import run_cli
 from tests.test_nightly import assert_same_index
-from transforms.incremental import ROW_DEFINITIONS_VERSION, plan_run
-from transforms.removal_guard import TooManyRemoved, check_removals, top_folders
+from transforms.launcher.incremental import ROW_DEFINITIONS_VERSION, plan_run
+from transforms.launcher.removal_guard import TooManyRemoved, check_removals, top_folders
 
 
 def _index(corpus, out, *flags, env=None, expect=0):
@@ -114,7 +114,7 @@ def test_run_killed_between_commit_steps_is_finished_by_the_next(committed_once,
 
     _index(corpus, out)
     after = _run(out)
-    # Not committed: the killed run's rows wait in its checkpoint (transforms.checkpoint), so the
+    # Not committed: the killed run's rows wait in its checkpoint (transforms.storage.checkpoints), so the
     # next run resumes them instead of reading the 3 clips again.
     assert after["reindexed"] == 0 and after["matched"] == 15
     assert after["from_checkpoint"] == (0 if committed else 3)
@@ -129,7 +129,7 @@ def test_run_killed_between_commit_steps_is_finished_by_the_next(committed_once,
 def test_parquet_finalize_is_retry_safe_and_cleans_failed_bundles(tmp_path):
     from apache_beam.utils.windowed_value import WindowedValue
 
-    from transforms.write import RECORDS_PER_TABLE, WriteParquetShardsFn, _commit_files
+    from transforms.beam.write_index import RECORDS_PER_TABLE, WriteParquetShardsFn, _commit_files
     from schemas import errors_to_table
 
     table_dir = tmp_path / "errors"

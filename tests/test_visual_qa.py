@@ -13,10 +13,10 @@ import pytest
 
 from pipeline.synth import Condition, Reencode, reencoded_relpath, synth
 from schemas import SAMPLES_SCHEMA, FileInfo, IndexConfig, QaOptions
-from transforms import frame_metrics as fm
-from transforms.duplicates import find_duplicates
-from transforms.index_clip import IndexedClip, clip_id_for, index_file
-from transforms.visual_qa import intervals_s, summarize
+from transforms.clip.qa import metrics as fm
+from transforms.neardup.in_process import find_duplicates
+from transforms.clip.index_clip import IndexedClip, clip_id_for, index_file
+from transforms.clip.qa.analyze import intervals_s, summarize
 from tests.conftest import run_cli
 from tests.reconcile_helpers import assert_counts_add_up
 
@@ -197,7 +197,7 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
 
 
 def test_contact_sheet_holds_a_bounded_number_of_tiles():
-    from transforms.thumbnails import TILES, ContactSheet
+    from transforms.clip.qa.contact_sheet import TILES, ContactSheet
 
     sheet = ContactSheet()
     for second in range(1000):

@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a script: the repo's packages, here and 
 
 from schemas import ERROR_KINDS, ClipRecord, ErrorRecord, FileInfo, IndexConfig  # noqa: E402
 from tools.mutate import cases, seed_clips  # noqa: E402
-from transforms.index_clip import IndexedClip  # noqa: E402
-from transforms.isolation import IsolatedIndexer  # noqa: E402
+from transforms.clip.index_clip import IndexedClip  # noqa: E402
+from transforms.isolation.pool import IsolatedIndexer  # noqa: E402
 
 # Kinds that mean the indexer itself misbehaved, not just that the input was bad.
 SUSPECT_KINDS = ("crash", "internal", "timeout")

@@ -8,8 +8,8 @@ seeds (B-frames, composition offsets, edit lists, timecode, fragments; see
 `tools/mp4_damage.py`), the sample-table and fragment boxes themselves:
 bytes, fields set to edge values, box sizes, and cuts. Then both sides index
 the video track: FFmpeg through PyAV (every packet demuxed, then its index
-entries) and clipindex through `transforms.mp4_table.read_table` and
-`transforms.timeline.from_table` (the numpy readers plus every check that
+entries) and clipindex through `transforms.clip.mp4.header_tier.read_table` and
+`transforms.clip.timeline.from_table` (the numpy readers plus every check that
 decides whether a table may stand in for demuxing). Whenever clipindex takes its own table it must equal the demuxed
 packets: pts, dts, duration, position, size and discard flag of every packet,
 and the keyframe flags of FFmpeg's index (the packets' keyframe flags come
@@ -40,8 +40,8 @@ import numpy as np  # noqa: E402
 
 from tools import mp4_damage  # noqa: E402
 from tools.mutate import seed_clips, top_level_boxes  # noqa: E402
-from transforms.mp4_table import read_moov, read_table  # noqa: E402
-from transforms.timeline import Timeline, _entry_arrays, from_table  # noqa: E402
+from transforms.clip.mp4.header_tier import read_moov, read_table  # noqa: E402
+from transforms.clip.timeline import Timeline, _entry_arrays, from_table  # noqa: E402
 
 _FIELDS = ("pts", "dts", "duration", "pos", "size", "discard")
 

@@ -20,7 +20,7 @@ import random
 import struct
 import subprocess
 
-from transforms.mp4_boxes import CONTAINERS
+from transforms.clip.mp4.boxes import CONTAINERS
 
 _VIDEO = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=15:duration=2"]
 _AUDIO = ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=8000:duration=2"]

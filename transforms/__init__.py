@@ -1,7 +1,6 @@
-"""Pipeline stages: one module per stage, each usable without Beam where possible."""
+"""clipindex's stages, grouped by where the code runs (docs/architecture.md).
 
-from transforms.gcs import use_emulator_credentials
-
-# Runs in the launcher and in every Beam worker that unpickles a clipindex stage,
-# so no process waits on google.auth retries when a GCS emulator is configured.
-use_emulator_credentials()
+clip/ (one clip in a reader process), isolation/ (the reader pool), storage/, manifest/,
+launcher/, neardup/, reconcile/, and beam/ (the only package importing apache_beam at module
+level); faults.py holds every test hook. Importing this package has no side effects.
+"""

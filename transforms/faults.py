@@ -11,7 +11,11 @@ happen on purpose, at a named point, without FUSE or root tricks:
   (a test lines a run up behind an event, e.g. a started run waits to take the lock until
   another one was killed);
 - `CLIPINDEX_TEST_IO_ERROR=ERRNO:STAGE:TEXT` raise OSError(ERRNO) at reader STAGE (`stat`, `open`,
-  `read`, `remote`) for inputs whose uri contains TEXT, e.g. `EIO:read:bad-disk`.
+  `read`, `remote`) for inputs whose uri contains TEXT, e.g. `EIO:read:bad-disk`;
+- `CLIPINDEX_TEST_CRASH_ON=TEXT` / `CLIPINDEX_TEST_HANG_ON=TEXT`: a reader that opens an input
+  whose uri contains TEXT dies of SIGSEGV / sleeps an hour (crash isolation and time-outs);
+- `CLIPINDEX_TEST_HOSTNAME=NAME`: the host name the run lock records (where `unshare --uts`
+  is not allowed).
 
 Children (isolated readers, Beam workers) inherit the environment, so a hook set
 before a run reaches every process of it.
@@ -20,17 +24,23 @@ before a run reaches every process of it.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
+import socket
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 FAIL_AT_ENV = "CLIPINDEX_TEST_FAIL_AT"
 KILL_AT_ENV = "CLIPINDEX_TEST_KILL_AT"
 SLEEP_AT_ENV = "CLIPINDEX_TEST_SLEEP_AT"
 IO_ERROR_ENV = "CLIPINDEX_TEST_IO_ERROR"
 WAIT_AT_ENV = "CLIPINDEX_TEST_WAIT_AT"
+CRASH_ON_ENV = "CLIPINDEX_TEST_CRASH_ON"
+HANG_ON_ENV = "CLIPINDEX_TEST_HANG_ON"
+HOSTNAME_ENV = "CLIPINDEX_TEST_HOSTNAME"
 WAIT_LIMIT_S = 300.0
+HANG_S = 3600.0
 
 
 def fail_point(point: str) -> None:
@@ -60,3 +70,25 @@ def io_fault(stage: str, uri: str) -> Optional[OSError]:
         return None
     code = getattr(errno, name)
     return OSError(code, f"{os.strerror(code)} (injected by {IO_ERROR_ENV})")
+
+
+@functools.lru_cache(maxsize=1)
+def reader_fault() -> Optional[Callable[[str], None]]:
+    """The crash/hang hook of this reader process, or None (the usual case: then the per-clip
+    path checks nothing). Read once per process: readers inherit the environment at start."""
+    crash_on, hang_on = os.environ.get(CRASH_ON_ENV), os.environ.get(HANG_ON_ENV)
+    if not crash_on and not hang_on:
+        return None
+
+    def fault(uri: str) -> None:
+        if crash_on and crash_on in uri:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if hang_on and hang_on in uri:
+            time.sleep(HANG_S)
+
+    return fault
+
+
+def host_name() -> str:
+    """This host's name as the run lock records it (a test may name another host)."""
+    return os.environ.get(HOSTNAME_ENV) or socket.gethostname()

@@ -1,0 +1,1 @@
+"""Visual QA on decoded frames (OpenCV on numpy arrays): sampling, metrics, contact sheets."""

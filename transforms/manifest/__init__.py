@@ -1,0 +1,2 @@
+"""Manifests and exports: reading them, their columns, values and times (used by
+`index --manifest` and by reconcile)."""

@@ -1,0 +1,87 @@
+"""Report sections for a supervisor: the count identity, ambiguous matches, copy groups,
+clips with picture problems (with their contact sheets, embedded), the discrepancy list."""
+
+from __future__ import annotations
+
+import base64
+from typing import Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.storage import fs as storage
+from transforms.reconcile.report.charts import esc
+from transforms.clip.qa.contact_sheet import thumbnail_path
+
+MAX_ROWS = 500  # per table; the rest are in DIR/reconcile/discrepancies.parquet and --json
+
+
+def _seconds(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _more(shown: int, total: int) -> str:
+    return (f'<p class="muted">{total - shown:,} more not shown: see reconcile/discrepancies.parquet</p>'
+            if total > shown else "")
+
+
+def identity(result) -> str:
+    state = '<span class="ok">holds</span>' if result.identity["holds"] else '<span class="bad">BROKEN</span>'
+    lines = "".join(f"<li><code>{esc(line)}</code></li>" for line in result.identity["text"])
+    return (f"<p>Every row ends in exactly one outcome, so the counts add up ({state}). Index rows are "
+            f"readable clips and unreadable files.</p><ul>{lines}</ul>")
+
+
+def discrepancy_table(table: pa.Table, kinds: Optional[tuple[str, ...]] = None) -> str:
+    if kinds is not None:
+        table = table.filter(pc.is_in(table.column("kind"), value_set=pa.array(kinds)))
+    shown = table.slice(0, MAX_ROWS).to_pylist()
+    rows = "".join(
+        f"<tr><td>{esc(d['kind'])}</td><td>{esc(d['uri'] or d['clip_id'])}</td><td>{esc(d['device_id'])}</td>"
+        f"<td class=n>{esc(d['manifest_row'])}</td><td class=n>{_seconds(d['expected_duration_s'])}</td>"
+        f"<td class=n>{_seconds(d['indexed_duration_s'])}</td><td>{esc(d['detail'])}</td></tr>" for d in shown)
+    return ("<table><tr><th>kind</th><th>clip</th><th>device</th><th>manifest row</th><th>expected s</th>"
+            f"<th>indexed s</th><th>detail</th></tr>{rows}</table>" + _more(len(shown), table.num_rows))
+
+
+def ambiguous(result) -> str:
+    table = result.discrepancies.filter(pc.equal(result.discrepancies.column("kind"), "ambiguous"))
+    if not table.num_rows:
+        return '<p class="muted">none: every match was one to one</p>'
+    return ("<p>These manifest rows could be more than one index row; none was picked. Give the export's "
+            "device and time columns (<code>--columns</code>, <code>--device-from-path</code>) to tell "
+            "them apart.</p>" + discrepancy_table(table))
+
+
+def copy_groups(result) -> str:
+    if not result.copy_groups:
+        return '<p class="muted">none</p>'
+    rows = []
+    for group in result.copy_groups:
+        copies = "<br>".join(f"{esc(c['kind'])} ({esc(c['evidence'])}): {esc(c['uri'])}" for c in group["copies"])
+        rows.append(f"<tr><td>{esc(group['original']['uri'])}</td><td>{copies}</td></tr>")
+    return ("<p>Counted once, in the original; copies never add to the totals.</p>"
+            "<table><tr><th>original</th><th>copies</th></tr>" + "".join(rows) + "</table>")
+
+
+def _sheet(snapshot: str, clip_id: str) -> str:
+    """The clip's contact sheet as a data: URI image, or a note when --thumbnails did not run."""
+    path = thumbnail_path(storage.join(snapshot, "thumbs"), clip_id)
+    if not snapshot or not storage.exists(path):
+        return '<span class="muted">no contact sheet (index with --thumbnails)</span>'
+    with storage.open_read(path) as handle:
+        data = base64.b64encode(handle.read()).decode("ascii")
+    return f'<img alt="contact sheet of {esc(clip_id)}" width="384" src="data:image/jpeg;base64,{data}">'
+
+
+def picture_problems(result) -> str:
+    if not result.qa_top:
+        return '<p class="muted">none measured (index with --decode keyframes or fps:N to measure)</p>'
+    rows = "".join(
+        f"<tr><td>{esc(c['uri'])}<br><span class=muted>{esc(c['clip_id'])}</span></td>"
+        f"<td class=n>{c['duration_s']:.1f}</td><td class=n>{c['qa_dark_s']:.1f}</td>"
+        f"<td class=n>{c['qa_frozen_s']:.1f}</td><td class=n>{c['qa_blurry_s']:.1f}</td>"
+        f"<td>{_sheet(result.snapshot, c['clip_id'])}</td></tr>" for c in result.qa_top)
+    return ("<p>Seconds of dark (covered lens), frozen or blurry picture, most first.</p><table><tr>"
+            "<th>clip</th><th>s</th><th>dark s</th><th>frozen s</th><th>blurry s</th><th>contact sheet</th>"
+            f"</tr>{rows}</table>")

@@ -1,0 +1,2 @@
+"""Where bytes live: local disks and gs:// (files, ranged reads, Parquet tables, snapshots,
+checkpoints, the output folder and its lock)."""

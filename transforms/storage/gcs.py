@@ -1,0 +1,119 @@
+"""Google Cloud Storage specifics: emulator credentials, listing with generations.
+
+Against a GCS emulator (STORAGE_EMULATOR_HOST set), Beam would first ask
+google.auth for credentials, with retries (~24 s per process), before it falls
+back to anonymous access. `use_emulator_credentials` decides that up front: the launcher
+calls it (pipeline.cli), every clipindex DoFn calls it in setup(), and so does every path
+into Beam's FileSystems or the storage client (storage.fs, storage.readers), once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import Callable, Iterator, Optional
+
+from schemas import FileInfo
+from transforms.storage.globbing import path_regex
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+@functools.lru_cache(maxsize=1)
+def use_emulator_credentials() -> None:
+    if not os.environ.get(EMULATOR_ENV):
+        return
+    try:
+        from apache_beam.internal.gcp import auth
+    except ImportError:
+        return
+    # Beam treats "no credentials" as "use an anonymous client", which is what
+    # an emulator accepts; google-cloud-storage reads the emulator host itself.
+    with auth._Credentials._credentials_lock:
+        auth._Credentials._credentials = None
+        auth._Credentials._credentials_init = True
+
+
+@functools.lru_cache(maxsize=1)
+def storage_client():
+    """The same google-cloud-storage client Beam's GCS filesystem uses (one per process)."""
+    from apache_beam.io.gcp import gcsio
+
+    use_emulator_credentials()
+    return gcsio.GcsIO().client
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    without = uri[len("gs://"):]
+    bucket, _, name = without.partition("/")
+    return bucket, name
+
+
+def pattern_regex(pattern: str, case_sensitive: bool = True) -> re.Pattern:
+    """gsutil-style glob: `**` spans folders (also zero: a/**/b matches a/b), `*` does not."""
+    return path_regex(pattern, case_sensitive)
+
+
+def _hidden(name: str, folder: str, name_pattern: str) -> bool:
+    """A part below the listed folder starts with `.` and the pattern never names one (as locally)."""
+    below = name[len(folder):].split("/")
+    pattern_parts = name_pattern[len(folder):].split("/")
+    return any(p.startswith(".") for p in below) and not any(p.startswith(".") for p in pattern_parts)
+
+
+def list_matching(pattern: str, case_sensitive: bool = False,
+                  on_hidden: Optional[Callable[[FileInfo], None]] = None) -> Iterator[FileInfo]:
+    """Objects matching a gs:// glob, with size, update time and generation.
+
+    The text before the first wildcard is the listing prefix, taken as written; the rest
+    is matched case-insensitively unless `case_sensitive`. Hidden objects (a name part
+    starting with `.`) are not matched by wildcards, as on local disks: each one that
+    would match otherwise goes to `on_hidden`.
+    """
+    bucket, name_pattern = split_uri(pattern)
+    magic = min((name_pattern.find(c) for c in "*?[" if c in name_pattern), default=len(name_pattern))
+    prefix = name_pattern[:magic]
+    folder = prefix[: prefix.rfind("/") + 1]
+    regex = pattern_regex(name_pattern, case_sensitive) if magic < len(name_pattern) else None
+    for blob in storage_client().list_blobs(bucket, prefix=prefix):
+        if blob.name.endswith("/"):
+            continue  # folder placeholder objects
+        if regex is None:
+            if blob.name != name_pattern:
+                continue
+        elif not regex.match(blob.name):
+            continue
+        elif _hidden(blob.name, folder, name_pattern):
+            if on_hidden is not None:
+                on_hidden(_blob_info(bucket, blob))
+            continue
+        yield _blob_info(bucket, blob)
+
+
+def _blob_info(bucket: str, blob) -> FileInfo:
+    updated = blob.updated.timestamp() if blob.updated else None
+    return FileInfo(uri=f"gs://{bucket}/{blob.name}", size_bytes=blob.size, mtime_s=updated,
+                    generation=str(blob.generation) if blob.generation is not None else None)
+
+
+def list_folder(folder_uri: str) -> list[FileInfo]:
+    """Objects directly in one gs:// folder (one paged listing, no recursion)."""
+    bucket, prefix = split_uri(folder_uri)
+    return [_blob_info(bucket, blob) for blob in storage_client().list_blobs(bucket, prefix=prefix, delimiter="/")
+            if not blob.name.endswith("/")]
+
+
+def object_info(uri: str, retry=None) -> FileInfo:
+    """Size, update time and generation of one object (size None when there is none).
+    `retry`: a google.api_core Retry instead of the client's default (120 s of retries)."""
+    bucket, name = split_uri(uri)
+    options = {} if retry is None else {"retry": retry}
+    blob = storage_client().bucket(bucket).get_blob(name, **options)
+    return FileInfo(uri, None, None) if blob is None else _blob_info(bucket, blob)
+
+
+def bucket_exists(uri: str) -> bool:
+    bucket, _ = split_uri(uri)
+    return storage_client().bucket(bucket).exists()
+

@@ -1,0 +1,1 @@
+"""The lease lock of an index folder (local file or GCS object)."""

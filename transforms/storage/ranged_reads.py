@@ -1,0 +1,103 @@
+"""Ranged reads of one GCS object generation, with bounded retries (the clip reader's source).
+
+FFmpeg's reads become ranged GETs (through media_io.BlockCacheReader). Each GET
+goes through google-cloud-storage's retry (429, 5xx, dropped connections, with
+backoff) for at most READ_RETRY_TIMEOUT_S, and a few more attempts are made
+here for failures that predicate does not cover (a short body); a read that
+keeps failing raises OSError(EIO), which the index turns into an `io_error` row
+rather than letting one clip hang the run or pass for `not_found`. The read is
+pinned to the generation that was listed, so a rewrite during the read is seen
+as the object being gone, never as a mix of two versions.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import time
+from typing import Optional
+
+from schemas import FileInfo
+from transforms.storage.gcs import object_info, split_uri, storage_client
+from transforms.storage.problems import InputProblem
+
+READ_RETRY_TIMEOUT_S = 30.0  # google-cloud-storage's own retries of one GET, at most this long
+READ_ATTEMPTS = 3            # then this many attempts in all, for what its predicate does not retry
+RETRY_PAUSE_S = 0.5
+
+
+def _transient_errors() -> tuple:
+    import requests
+    from google.api_core import exceptions as api_exceptions
+
+    return (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, http.client.HTTPException,
+            OSError)
+
+
+def object_info_or_problem(uri: str) -> FileInfo:
+    """object_info, with a metadata request that keeps failing named an io_error."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    try:
+        return object_info(uri, retry=DEFAULT_RETRY.with_timeout(READ_RETRY_TIMEOUT_S))
+    except _transient_errors() as exc:
+        raise InputProblem("io_error", f"object metadata cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+class ObjectRanges:
+    """A seekable raw reader over one object generation; each read is one ranged GET."""
+
+    def __init__(self, uri: str, generation: Optional[str], size_bytes: int,
+                 fault: Optional[OSError] = None):
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        bucket, self._name = split_uri(uri)
+        self._bucket = storage_client().bucket(bucket)
+        self._generation = int(generation) if generation else None
+        self._size = size_bytes
+        self._pos = 0
+        self._retry = DEFAULT_RETRY.with_timeout(READ_RETRY_TIMEOUT_S)
+        self._fault = fault  # test-only (transforms.faults): every GET fails with it
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = offset if whence == 0 else (self._pos + offset if whence == 1 else self._size + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        if end <= self._pos:
+            return b""
+        data = self._fetch(self._pos, end)
+        self._pos += len(data)
+        return data
+
+    def _fetch(self, start: int, end: int) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        last: Optional[BaseException] = None
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                if self._fault is not None:
+                    raise self._fault
+                # A fresh Blob per GET: a download resets the blob's generation from the answer's
+                # headers (to None where they lack it), and the next GET would read the live object.
+                blob = self._bucket.blob(self._name, generation=self._generation)
+                data = blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True,
+                                              retry=self._retry)
+            except NotFound:
+                raise FileNotFoundError(errno.ENOENT, "object (this generation) no longer exists") from None
+            except _transient_errors() as exc:
+                last = exc
+            else:
+                if len(data) >= end - start:
+                    return data[: end - start]
+                last = OSError(errno.EIO, f"short read: {len(data)} of {end - start} bytes")
+            time.sleep(RETRY_PAUSE_S * 2 ** attempt)
+        raise OSError(errno.EIO, f"remote read keeps failing after {READ_ATTEMPTS} attempts: "
+                                 f"{type(last).__name__}: {last}")
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,300 @@
+"""Opening inputs for reading: local paths and any Beam filesystem (gs://).
+
+Everything FFmpeg reads goes through `CountingReader`, so each clip records
+how many bytes it really pulled (the header tier should read a few percent of
+a faststart MP4), and remote objects are read by range rather than downloaded.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import os
+import stat
+import time
+from typing import BinaryIO, Optional
+
+from transforms.faults import io_fault
+from transforms.storage.problems import InputProblem  # noqa: F401 - readers raise it; callers catch it from here
+
+# Each remote read fetches one ranged chunk. Bigger chunks mean fewer round
+# trips, smaller ones fetch less beyond the index; 1/64 of the object, within
+# these bounds, keeps a faststart header-tier read to a few percent of any clip.
+REMOTE_CHUNK_MIN_BYTES = 4 * 1024
+REMOTE_CHUNK_MAX_BYTES = 1024 * 1024
+
+
+def remote_chunk_bytes(size_bytes: int) -> int:
+    return max(REMOTE_CHUNK_MIN_BYTES, min(REMOTE_CHUNK_MAX_BYTES, size_bytes // 64))
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri and not uri.startswith("file://")
+
+
+def local_path(uri: str) -> str:
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+# errno values that say "this is not a file that can be read", not "the storage failed".
+_NOT_A_FILE_ERRNOS = {errno.ELOOP, errno.ENXIO, errno.ENODEV, errno.EISDIR}
+# A non-blocking read that found no data yet: retried this many times, with a pause growing
+# from READ_RETRY_PAUSE_S, before it becomes an io_error.
+READ_ATTEMPTS = 5
+READ_RETRY_PAUSE_S = 0.05
+
+
+def os_error_kind(exc: OSError) -> str:
+    """The error kind an OSError met while reading an input names.
+
+    Only a missing file is `not_found`: EIO (a failing disk), ESTALE (a stale NFS
+    handle), EAGAIN after retries and a remote read that keeps failing are `io_error`.
+    """
+    if isinstance(exc, FileNotFoundError) or exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "not_found"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission_denied"
+    if exc.errno in _NOT_A_FILE_ERRNOS:
+        return "not_a_file"
+    return "io_error"
+
+
+def check_local_file(path: str) -> os.stat_result:
+    """Stat a local input without blocking on FIFOs or following loops forever."""
+    try:
+        if fault := io_fault("stat", path):
+            raise fault
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise InputProblem("not_found", "dangling symlink") from None
+        raise InputProblem("not_found", "file no longer exists") from None
+    except PermissionError:
+        raise InputProblem("permission_denied", "permission denied on stat") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputProblem("not_a_file", "symlink loop") from None
+        raise InputProblem(os_error_kind(exc), f"cannot stat: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        if os.path.islink(path):
+            raise InputProblem("not_a_file", "symlink to a directory (folders behind links are not walked)")
+        raise InputProblem("not_a_file", "is a directory")
+    if not stat.S_ISREG(st.st_mode):
+        raise InputProblem("not_a_file", "not a regular file (FIFO, socket or device)")
+    if st.st_size == 0:
+        raise InputProblem("empty_file", "file is empty (0 bytes)")
+    return st
+
+
+class CountingReader(io.RawIOBase):
+    """A seekable reader that counts the bytes handed to FFmpeg.
+
+    It shows exactly the first `size_bytes` bytes of the file (its size when
+    opened): a file that grows while it is read (a recording still being
+    written) is indexed and hashed as the one consistent prefix that
+    `size_bytes` describes, never as a mix of two lengths.
+    """
+
+    def __init__(self, raw: BinaryIO, size_bytes: int, fault: Optional[OSError] = None):
+        self._raw = raw
+        self.size_bytes = size_bytes
+        self.bytes_read = 0
+        self._fault = fault  # test-only (transforms.faults): raised by every read after the first
+        self._reads = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        left = max(0, self.size_bytes - self._raw.tell())
+        data = self._read_raw(left if size is None or size < 0 else min(size, left))
+        self.bytes_read += len(data)
+        return data
+
+    def _read_raw(self, size: int) -> bytes:
+        """One read of the file; a non-blocking read that finds nothing yet (EAGAIN: the raw
+        file answers None) is retried a few times, then it is an io_error."""
+        self._reads += 1
+        if self._fault is not None and self._reads > 1:
+            raise self._fault
+        for attempt in range(READ_ATTEMPTS):
+            data = self._raw.read(size)
+            if data is not None:
+                return data
+            time.sleep(READ_RETRY_PAUSE_S * 2 ** attempt)
+        raise OSError(errno.EAGAIN, f"read kept answering EAGAIN after {READ_ATTEMPTS} attempts")
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:  # the end is where this view ends, not where the file is now
+            return self._raw.seek(self.size_bytes + offset, io.SEEK_SET)
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class BlockCacheReader(CountingReader):
+    """Range reads of a remote object in whole blocks, each fetched at most once.
+
+    FFmpeg reads the index, seeks into the media data, and the rotation walker
+    re-reads box headers; without a cache each revisit would be another GET.
+    `bytes_read` counts bytes fetched from storage.
+    """
+
+    MAX_CACHED_BYTES = 16 * 1024 * 1024  # memory stays bounded whatever the object's size
+
+    def __init__(self, raw: BinaryIO, size_bytes: int, block_bytes: int):
+        super().__init__(raw, size_bytes)
+        self._block = block_bytes
+        self._blocks: dict[int, bytes] = {}
+        self._pos = 0
+
+    def _fetch(self, number: int) -> bytes:
+        block = self._blocks.get(number)
+        if block is None:
+            if len(self._blocks) * self._block >= self.MAX_CACHED_BYTES:
+                self._blocks.pop(next(iter(self._blocks)))
+            self._raw.seek(number * self._block)
+            block = self._raw.read(self._block)
+            self.bytes_read += len(block)
+            self._blocks[number] = block
+        return block
+
+    def read(self, size: int = -1) -> bytes:
+        end = self.size_bytes if size is None or size < 0 else min(self.size_bytes, self._pos + size)
+        parts = []
+        while self._pos < end:
+            number, offset = divmod(self._pos, self._block)
+            block = self._fetch(number)
+            piece = block[offset: offset + (end - self._pos)]
+            if not piece:
+                break
+            parts.append(piece)
+            self._pos += len(piece)
+        return b"".join(parts)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size_bytes}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def open_input(uri: str) -> tuple[CountingReader, int]:
+    """Open `uri` for reading; returns the reader and the size in bytes now."""
+    if uri.startswith("gs://"):
+        return _open_gcs(uri)
+    if is_remote(uri):
+        return _open_other_remote(uri)
+    path = local_path(uri)
+    check_local_file(path)
+    try:
+        if fault := io_fault("open", path):
+            raise fault
+        # O_NONBLOCK: a FIFO swapped in after the stat must not hang the worker.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except PermissionError:
+        raise InputProblem("permission_denied", "permission denied on open") from None
+    except FileNotFoundError:
+        raise InputProblem("not_found", "file no longer exists") from None
+    except OSError as exc:
+        raise InputProblem(os_error_kind(exc), f"cannot open: {exc.strerror}") from None
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
+        os.close(fd)
+        raise InputProblem("not_a_file", "not a regular file")
+    # The size of the file actually opened (it may have changed since the stat).
+    size = opened.st_size
+    if size == 0:
+        os.close(fd)
+        raise InputProblem("empty_file", "file is empty (0 bytes)")
+    return CountingReader(os.fdopen(fd, "rb", buffering=0), size, io_fault("read", path)), size
+
+
+def sha256_of(reader: CountingReader) -> Optional[str]:
+    """Hash the reader's whole view: the bytes the timeline came from.
+
+    None when fewer bytes than the view's size could be read (the file shrank).
+    """
+    reader.seek(0)
+    digest = hashlib.sha256()
+    hashed_bytes = 0
+    while chunk := reader.read(HASH_CHUNK_BYTES):
+        digest.update(chunk)
+        hashed_bytes += len(chunk)
+    return digest.hexdigest() if hashed_bytes == reader.size_bytes else None
+
+
+def _open_other_remote(uri: str) -> tuple[CountingReader, int]:
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.storage.gcs import use_emulator_credentials
+
+    use_emulator_credentials()
+
+    try:
+        size = remote_metadata(uri).size_in_bytes
+        raw = FileSystems.open(uri, compression_type="uncompressed")
+    except OSError as exc:
+        raise InputProblem(os_error_kind(exc), f"cannot open object: {exc}") from None
+    if size == 0:
+        raw.close()
+        raise InputProblem("empty_file", "object is empty (0 bytes)")
+    return CountingReader(raw, size), size
+
+
+def _open_gcs(uri: str) -> tuple[CountingReader, int]:
+    """A range-reading GCS object: FFmpeg's seeks become small ranged GETs."""
+    from transforms.storage.ranged_reads import ObjectRanges, object_info_or_problem
+
+    info = object_info_or_problem(uri)
+    if info.size_bytes is None:
+        raise InputProblem("not_found", "object no longer exists")
+    if info.size_bytes == 0:
+        raise InputProblem("empty_file", "object is empty (0 bytes)")
+    block_bytes = remote_chunk_bytes(info.size_bytes)
+    raw = ObjectRanges(uri, info.generation, info.size_bytes, io_fault("remote", uri))
+    return BlockCacheReader(raw, info.size_bytes, block_bytes), info.size_bytes
+
+
+def remote_metadata(uri: str):
+    """Beam's FileMetadata of one remote object (raises FileNotFoundError if absent)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from transforms.storage.gcs import use_emulator_credentials
+
+    use_emulator_credentials()
+
+    found = FileSystems.match([uri])[0].metadata_list
+    if not found:
+        raise FileNotFoundError(uri)
+    return found[0]
+
+
+def file_size_now(uri: str) -> Optional[int]:
+    try:
+        if uri.startswith("gs://"):
+            from transforms.storage.gcs import object_info
+
+            return object_info(uri).size_bytes
+        if is_remote(uri):
+            return remote_metadata(uri).size_in_bytes
+        return os.stat(local_path(uri)).st_size
+    except OSError:
+        return None
