@@ -46,7 +46,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "warning: not installed: ${missing[*]}; the tests that need them are skipped" >&2
   fi
 fi
-# Portable runners (tests/test_flink.py): fetch what this machine can have, once, into a
+# Portable runners (tests/e2e/test_flink.py): fetch what this machine can have, once, into a
 # git-ignored cache (CLIPINDEX_CACHE, default .cache/). A runner that cannot be had is
 # skipped by its test with the reason printed here.
 if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then

@@ -14,7 +14,7 @@ parallelism, like bench/throughput.py:
 
 * `clipindex index --tier auto --hash none` end to end (bytes read from the
   clips table; every clip must come out with frame_count_source = index);
-* the ffprobe packet loop and the bare PyAV demux loop (bench/baselines.py),
+* the ffprobe packet loop and the bare PyAV demux loop (bench/lib/baselines.py),
   and, for reference, the bare PyAV `index_entries` loop (decode times only:
   wrong presentation times for B-frames, so not a contender).
 
@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow.parquet as pq
 
-from bench.measure import load_average, machine
-from bench.throughput import RESULTS_DIR, WORK_DIR, best, run_baseline, run_clipindex
+from bench.lib.measure import load_average, machine
+from bench.lib.harness import RESULTS_DIR, WORK_DIR, best, run_baseline, run_clipindex
 
 # One look per segment: a test pattern with its own hue, motion and noise, and its own tone.
 _PATTERNS = ("testsrc2", "testsrc", "smptehdbars", "rgbtestsrc", "mandelbrot", "cellauto", "life", "yuvtestsrc")

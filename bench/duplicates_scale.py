@@ -6,7 +6,7 @@
 2. night 1: `clipindex index --decode keyframes` over everything, measured
    (wall, peak RSS of the launcher, of the largest worker, of the whole tree);
 3. recall and false pairs from the clips table; Hamming distances at the best
-   alignment for copies vs distinct clips (bench/duplicates_stats.py);
+   alignment for copies vs distinct clips (bench/lib/duplicates_stats.py);
 4. the same planted set among only the first --small clips (a manifest):
    recall must not change with the archive's size;
 5. night 2: --night-clips new clips, --night-copies of them copies of old
@@ -31,9 +31,9 @@ import shutil
 import sys
 import time
 
-from bench.duplicates_stats import distance_stats, evidence_summary, recall
-from bench.measure import load_average, machine, run_measured
-from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, env
+from bench.lib.duplicates_stats import distance_stats, evidence_summary, recall
+from bench.lib.measure import load_average, machine, run_measured
+from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, env
 from pipeline.synth import Reencode, Trim, excerpt_relpath_of, plan_corpus, reencoded_relpath, synth
 from pipeline.synth.copies import write_excerpt, write_reencoded
 from schemas import QaOptions

@@ -45,7 +45,7 @@ import os
 import sys
 from typing import Optional
 
-from bench.throughput import RESULTS_DIR
+from bench.lib.harness import RESULTS_DIR
 
 LOCAL_STARTUP_S = 2.0  # measured: a 10-clip local run takes ~2 s (Beam import, pipeline, 2 readers)
 

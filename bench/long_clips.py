@@ -15,7 +15,7 @@ read the peak (VmHWM). The growth over the warm-up RSS is what the long clip
 cost; divided by its frames, bytes per frame. `--compare-repo DIR` measures
 another checkout the same way (e.g. the code before the packets tier kept its
 arrays in numpy chunks and sent frames in pieces). `--cli` also runs
-`clipindex index` on each long clip (whole process tree, bench/measure.py).
+`clipindex index` on each long clip (whole process tree, bench/lib/measure.py).
 Results: bench/results/long-clips-<stamp>.json.
 """
 
@@ -29,9 +29,9 @@ import shutil
 import subprocess
 import sys
 
-from bench.camera_corpus import run_ffmpeg
-from bench.measure import load_average, machine, run_measured
-from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, env
+from bench.corpus.camera import run_ffmpeg
+from bench.lib.measure import load_average, machine, run_measured
+from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, env
 
 # (name, extension, B-frames, tier that reads it)
 KINDS = (("mp4", "mp4", 0, "header"), ("mkv", "mkv", 3, "packets"), ("ts", "ts", 3, "packets"))

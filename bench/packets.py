@@ -5,17 +5,17 @@
 
 MKV/WebM, MPEG-TS and AVI (with B-frames) are always demuxed: clipindex's
 `--tier auto` reads them packet by packet. For each container a corpus of
-camera-shaped clips (bench/camera_corpus.py: 29.97 fps H.264 High with
+camera-shaped clips (bench/corpus/camera.py: 29.97 fps H.264 High with
 B-frames + AAC; VP8 + Opus for WebM) is made once: `--bases` distinct
 encodes, each remuxed (stream copy, a different title tag) into distinct
 files up to `--clips`. Its bytes are read once before timing so every
 contender starts from the page cache. Then, at the same parallelism, as whole
-process trees (bench/measure.py), interleaved `--repeat` times, best wall
+process trees (bench/lib/measure.py), interleaved `--repeat` times, best wall
 time counts:
 
 * `clipindex`: `clipindex index --tier auto --hash none --workers W`, the
   whole CLI (match, Beam, isolated readers, Parquet, run.json);
-* `bare PyAV packets`: bench/baselines.py's loop (`container.demux(stream)`
+* `bare PyAV packets`: bench/lib/baselines.py's loop (`container.demux(stream)`
   of the video stream, the same fields, the same frames Parquet), in
   `W` processes, clips spread over them in small chunks;
 * `bare PyAV packets, others discarded`: the same loop with every other
@@ -44,16 +44,16 @@ import subprocess
 import sys
 import time
 
-from bench.camera_corpus import RECIPES, make_clip, run_ffmpeg
-from bench.measure import load_average, machine
-from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, best, env, run_baseline, run_clipindex
+from bench.corpus.camera import RECIPES, make_clip, run_ffmpeg
+from bench.lib.measure import load_average, machine
+from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, best, env, run_baseline, run_clipindex
 
 CONTAINERS = ("mkv", "ts", "avi", "webm")
 # Per-clip CPU, in a process of its own (cwd = this checkout): clipindex's reader vs the bare loops.
 _PER_CLIP = r"""
 import json, os, sys, time
 import av
-from bench.baselines import _pyav_batch
+from bench.lib.baselines import _pyav_batch
 from schemas import FileInfo, IndexConfig
 from transforms.clip.index_clip import index_file
 from transforms.isolation.pool import _send_result

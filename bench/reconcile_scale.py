@@ -4,14 +4,14 @@ against a Boston-sized index (38,200 clips), through the CLI as a user runs it.
     python -m bench.reconcile_scale [--clips 38200] [--rows 38200,1000000] [--repeat 1]
     ./bench/run.sh reconcile           # the same (run it under `flock /work/bench.lock`)
 
-The index is a synthetic clips table in the index layout (bench/synthetic_index.py:
+The index is a synthetic clips table in the index layout (bench/corpus/synthetic_index.py:
 reconcile reads only the tables); the exports look like an evidence system's (evidence
 IDs, file names that repeat on every camera, `Device Serial`, local US-style `Recorded
 On`, whole-second `Duration`, `47.8 MB` sizes), read through `--columns`. The first
 38,200 rows of each export are the indexed clips; the rest are clips of other years,
 so the 1,000,000-row export has 961,800 `missing` rows to write.
 
-Measured per run: wall time and the peak RSS of the process (bench/measure.py), and,
+Measured per run: wall time and the peak RSS of the process (bench/lib/measure.py), and,
 in this process afterwards, the split between reading the export and reconciling.
 Baseline in the same run: `reconcile --expect-videos` on the same index (start-up and
 reading the index, no manifest). Results: bench/results/reconcile-scale-<stamp>.json.
@@ -29,9 +29,9 @@ import time
 
 import pyarrow as pa
 
-from bench.measure import load_average, machine, run_measured
-from bench.synthetic_index import columns_flag, export_table, synthetic_clips, write_export, write_index
-from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, env
+from bench.lib.measure import load_average, machine, run_measured
+from bench.corpus.synthetic_index import columns_flag, export_table, synthetic_clips, write_export, write_index
+from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, env
 
 DEVICES = r"/(?P<device_id>DEV\d+)/"
 ZONE = "America/Chicago"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks of clipindex (see BENCHMARKS.md). Corpora go to bench/work/ (git-ignored),
-# results to bench/results/*.json.
+# results to bench/results/*.json. The harness is in bench/lib/, corpus builders (shared with
+# the tests) in bench/corpus/; every benchmark module is reachable from here.
 #
 #   ./bench/run.sh throughput [ARGS]  # clipindex header/packets vs ffprobe and bare PyAV,
 #                                     # 3000 one-minute 30 fps clips (python -m bench.throughput --help)
@@ -18,6 +19,12 @@
 #   ./bench/run.sh duplicates [ARGS]  # 38,200 clips with planted copies/excerpts, --decode keyframes,
 #                                     # recall at 3,800 vs 38,200, an incremental night (bench.duplicates_scale)
 #   ./bench/run.sh visual_qa [ARGS]   # keyframe QA vs bare PyAV on 720p/1080p B-frame clips
+#   ./bench/run.sh visual_qa_sd [ARGS] # --decode keyframes/fps vs bare PyAV at 640x360 (bench.visual_qa)
+#   ./bench/run.sh tiers [ARGS]       # header tier vs packets tier, throughput and bytes read
+#   ./bench/run.sh isolation [ARGS]   # what per-clip process isolation costs (--isolation process vs none)
+#   ./bench/run.sh matching [ARGS]    # finding 38,200 inputs (case, sidecars, --exclude) vs a bare walk
+#   ./bench/run.sh resume [ARGS]      # reading a Boston-size checkpoint and deciding what to keep
+#   ./bench/run.sh unattended [ARGS]  # a night where only QA thresholds change (no decoding again)
 #   ./bench/run.sh all                # throughput (+sha256), slice, boston, scale
 #   ./bench/run.sh clean              # delete bench/work/
 #
@@ -43,6 +50,8 @@ case "$what" in
   long) exec "$PYTHON" -m bench.long_clips "$@" ;;
   duplicates) exec "$PYTHON" -m bench.duplicates_scale "$@" ;;
   visual_qa) exec "$PYTHON" -m bench.visual_qa_hd "$@" ;;
+  visual_qa_sd) exec "$PYTHON" -m bench.visual_qa "$@" ;;
+  tiers|isolation|matching|resume|unattended) exec "$PYTHON" -m "bench.$what" "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"
     "$PYTHON" -m bench.scale slice
@@ -50,5 +59,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|visual_qa|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|visual_qa|visual_qa_sd|tiers|isolation|matching|resume|unattended|all|clean [ARGS]" >&2; exit 2 ;;
 esac

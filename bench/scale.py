@@ -8,7 +8,7 @@
 Options: --tier (default auto), --hash (default sha256), --workers (2),
 --sizes 1000,4000,16000, --delete-corpus. `index` and `reconcile` run through
 the CLI exactly as a user runs them; their wall time and the peak summed RSS
-of their process trees are measured (bench/measure.py). The series indexes
+of their process trees are measured (bench/lib/measure.py). The series indexes
 the first N rows of the Boston manifest with `--manifest`, so it needs no
 corpus of its own; its expected hours are that manifest slice's sum.
 Results: bench/results/scale-<what>-<stamp>.json.
@@ -24,8 +24,8 @@ import os
 import shutil
 import sys
 
-from bench.measure import load_average, machine, run_measured
-from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, ensure_corpus, env
+from bench.lib.measure import load_average, machine, run_measured
+from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, ensure_corpus, env
 
 BOSTON = {"clips": 38200, "hours": 4600.0, "fps": 1, "size": "64x48"}
 SLICE = {"clips": 382, "hours": 46.0, "fps": 30, "size": "160x120"}

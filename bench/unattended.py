@@ -6,7 +6,7 @@ thresholds is timed twice: as a nightly rerun on that index (QA seconds recomput
 from the stored samples, duplicates matched again, nothing decoded) and as a
 fresh index with those thresholds (every clip decoded again, what each threshold
 change cost before the definitions/thresholds split). Both end with the same
-rows (tests/test_unattended.py checks that); the ratio is what the split saves.
+rows (tests/e2e/test_unattended.py checks that); the ratio is what the split saves.
 Results go to bench/results/unattended-<time>.json.
 """
 
@@ -19,7 +19,7 @@ import os
 import shutil
 import sys
 
-from bench.measure import load_average, machine, run_measured
+from bench.lib.measure import load_average, machine, run_measured
 from pipeline.synth import synth
 
 NEW_THRESHOLDS = ["--qa-blur-sharpness", "400", "--qa-dark-fraction", "0.5", "--qa-frozen-change", "5",

@@ -31,9 +31,9 @@ import time
 import av
 import numpy as np
 
-from bench.measure import load_average, machine
+from bench.lib.measure import load_average, machine
 from bench.visual_qa import bare_keyframes_loop
-from bench.throughput import RESULTS_DIR, WORK_DIR
+from bench.lib.harness import RESULTS_DIR, WORK_DIR
 from schemas import QaOptions
 from transforms.clip.qa.sampling import SampleMode
 from transforms.clip.qa.analyze import analyze_uri

@@ -22,7 +22,7 @@ from transforms.storage.globbing import has_magic, path_regex
 from transforms.storage.readers import is_remote, local_path
 
 # Extensions (lower case, without the dot) that are never video. README "Index your
-# own footage" lists them; tests/test_readme.py checks that the list there is this one.
+# own footage" lists them; tests/e2e/test_readme.py checks that the list there is this one.
 SIDECAR_GROUPS: dict[str, tuple[str, ...]] = {
     "captions, telemetry, metadata, logs": (
         "json", "vtt", "srt", "ass", "ssa", "sub", "sbv", "ttml", "xml", "xmp", "txt", "csv", "tsv",

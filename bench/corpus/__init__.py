@@ -1,0 +1,1 @@
+"""Corpus builders shared by benchmarks and tests (tests import them from here; nothing here is a test)."""

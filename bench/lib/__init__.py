@@ -1,0 +1,1 @@
+"""The benchmark harness: running and measuring commands, the baselines, results and their report."""

@@ -1,0 +1,28 @@
+"""Comparing two indexes row for row (all but what is specific to a run), and waiting in tests."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow.parquet as pq
+
+RUN_SPECIFIC = {"run_id", "index_wall_s", "bytes_read"}
+
+def table_rows(index_dir, table, key):
+    rows = pq.read_table(str(index_dir / table)).to_pylist()
+    rows = [{k: v for k, v in row.items() if k not in RUN_SPECIFIC} for row in rows]
+    return sorted(rows, key=key)
+
+def assert_same_index(a, b):
+    assert table_rows(a, "clips", lambda r: r["uri"]) == table_rows(b, "clips", lambda r: r["uri"])
+    assert table_rows(a, "errors", lambda r: r["uri"]) == table_rows(b, "errors", lambda r: r["uri"])
+    frame_key = lambda r: (r["clip_id"], r["frame_index"])  # noqa: E731
+    assert table_rows(a, "frames", frame_key) == table_rows(b, "frames", frame_key)
+
+def wait_for(predicate, timeout_s=60.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
