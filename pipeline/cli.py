@@ -133,7 +133,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.graph import DryRunOnly
-    from pipeline.index_run import run_index
+    from pipeline.index_cmd import run_index
     from pipeline.options import UsageProblem
     from transforms.manifest.read import ManifestProblem
     from transforms.launcher.find_inputs import MatchProblem

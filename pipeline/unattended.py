@@ -1,6 +1,6 @@
 """Flags and launcher steps for unattended (scheduled) runs: lease lock, removal guard, history.
 
-Kept apart from pipeline.index_run so that run orchestration only calls them:
+Kept apart from pipeline.index_cmd so that run orchestration only calls them:
 the mechanisms live in transforms.storage.lock.lease, transforms.launcher.removal_guard,
 transforms.launcher.qa_refresh and transforms.storage.snapshots (docs/locking.md explains them).
 """

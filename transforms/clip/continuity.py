@@ -86,36 +86,42 @@ def _shown_span(timeline: Timeline, order: np.ndarray, timed_count: int) -> tupl
     return 0, timed_count - 1
 
 
-def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
-            gap_factor: float = 1.5, header_duration_ts: Optional[int] = None) -> Continuity:
+def _presentation_order(timeline: Timeline):
+    """(order, presented pts, timed pts, steps between timed frames, frames without a time,
+    already in decode order?)."""
     pts = timeline.pts
     missing = int(np.count_nonzero(pts == NO_TS))
     steps = np.diff(pts)
-    in_decode_order = not missing and not (steps < 0).any()
-    if in_decode_order:
+    if not missing and not (steps < 0).any():
         # Already in presentation order (the index tier, and most clips without B-frames).
-        order = np.arange(pts.shape[0])
-        presented = timed = pts
-    else:
-        pts = np.where(pts != NO_TS, pts, timeline.dts)
-        known = pts != NO_TS
-        missing = int(np.count_nonzero(~known))
-        # Frames without any timestamp keep decode order, after the timed ones.
-        order = np.concatenate([np.flatnonzero(known)[np.argsort(pts[known], kind="stable")],
-                                np.flatnonzero(~known)])
-        presented = pts[order]
-        timed = presented[: presented.shape[0] - missing]
-        steps = np.diff(timed)
-    nominal_ts = nominal_interval_ts(rate, time_base, steps, gap_factor)
+        return np.arange(pts.shape[0]), pts, pts, steps, missing, True
+    pts = np.where(pts != NO_TS, pts, timeline.dts)
+    known = pts != NO_TS
+    missing = int(np.count_nonzero(~known))
+    # Frames without any timestamp keep decode order, after the timed ones.
+    order = np.concatenate([np.flatnonzero(known)[np.argsort(pts[known], kind="stable")],
+                            np.flatnonzero(~known)])
+    presented = pts[order]
+    timed = presented[: presented.shape[0] - missing]
+    return order, presented, timed, np.diff(timed), missing, False
 
-    if timed.size:
-        first, last = _shown_span(timeline, order, timed.size)
-        span_ts = int(timed[last] - timed[first])
-        last_ts = _last_frame_ts(timeline, int(order[last]), span_ts, nominal_ts, header_duration_ts)
-        duration_ts = span_ts + last_ts
-        start_ts: Optional[int] = int(timed[first])
-    else:
-        duration_ts, start_ts = 0, None
+
+def _start_and_duration_ts(timeline: Timeline, order: np.ndarray, timed: np.ndarray, nominal_ts: float,
+                           header_duration_ts: Optional[int]) -> tuple[Optional[int], int]:
+    """First shown frame's pts, and the time from it to the end of the last shown frame."""
+    if not timed.size:
+        return None, 0
+    first, last = _shown_span(timeline, order, timed.size)
+    span_ts = int(timed[last] - timed[first])
+    last_ts = _last_frame_ts(timeline, int(order[last]), span_ts, nominal_ts, header_duration_ts)
+    return int(timed[first]), span_ts + last_ts
+
+
+def measure(timeline: Timeline, rate: Optional[Fraction], time_base: Fraction,
+            gap_factor: float = 1.5, header_duration_ts: Optional[int] = None) -> Continuity:
+    order, presented, timed, steps, missing, in_decode_order = _presentation_order(timeline)
+    nominal_ts = nominal_interval_ts(rate, time_base, steps, gap_factor)
+    start_ts, duration_ts = _start_and_duration_ts(timeline, order, timed, nominal_ts, header_duration_ts)
 
     threshold = gap_factor * nominal_ts
     gap_steps = steps[steps > threshold] - nominal_ts if nominal_ts else np.empty(0)

@@ -136,9 +136,17 @@ def _visual_qa(reader, clip_id: str, config: IndexConfig, timeline: Timeline, co
     return qa, (sheet.jpeg() if sheet is not None else None)
 
 
-def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
-                     started: float) -> IndexedClip:
-    warnings: list[str] = []
+@dataclasses.dataclass
+class _Read:
+    """What opening and walking a clip gave: stream facts, the frame timeline and its tier."""
+
+    facts: StreamFacts
+    timeline: Timeline
+    beyond_eof: int  # index entries listed past the end of the file
+
+
+def _read_timeline(config: IndexConfig, reader, file_size: int, warnings: list[str]) -> _Read:
+    """Open, probe, read the timeline (header tier or packets), and the rotation."""
     memory = ReadMemory(reader)  # the moov FFmpeg reads at open is read once, not twice
     container = _open_container(memory, ffmpeg_buffer_bytes(reader, file_size, config.tier != "packets"))
     memory.stop_recording()
@@ -159,13 +167,15 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")
     if facts.container.startswith("mov"):
         facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader, moov, track_id))
+    return _Read(facts, timeline, beyond_eof)
 
-    cont = measure(timeline, facts.rate, facts.time_base, config.gap_factor,
-                   facts.header_duration_ts if timeline.source == "index" else None)
+
+def _check_claims(read: _Read, cont: Continuity, warnings: list[str]) -> bool:
+    """Is the clip truncated? Adds the warnings about what the header claims and what was read."""
+    facts, timeline = read.facts, read.timeline
     tb = float(facts.time_base)
-    duration_s = cont.duration_ts * tb
-    interval_s = cont.nominal_interval_ts * tb
-    truncated = is_truncated(facts, timeline.frame_count, beyond_eof, duration_s, interval_s)
+    duration_s, interval_s = cont.duration_ts * tb, cont.nominal_interval_ts * tb
+    truncated = is_truncated(facts, timeline.frame_count, read.beyond_eof, duration_s, interval_s)
     if truncated:
         warnings.append(truncation_warning(facts, timeline.frame_count, duration_s))
     else:
@@ -178,19 +188,25 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         warnings.append(f"{cont.missing_ts_count} packets carry no timestamp")
     if facts.recorded_at_warning:
         warnings.append(facts.recorded_at_warning)
+    return truncated
 
-    clip_id = clip_id_for(info.uri)
-    qa, thumbnail = None, None
-    if config.decode != "none":
-        qa, thumbnail = _visual_qa(reader, clip_id, config, timeline, cont, tb, duration_s)
-        warnings.extend(qa.warnings)
-    bytes_read = reader.bytes_read  # FFmpeg's reads (index, QA); the hash pass is separate
+
+def _hash(info: FileInfo, config: IndexConfig, reader, file_size: int, warnings: list[str]) -> Optional[str]:
     sha256 = sha256_of(reader) if config.hash == "sha256" else None
     if config.hash == "sha256" and sha256 is None:
         warnings.append(f"file shrank while being read ({file_size} bytes when opened); no sha256")
     _note_size_change(info.uri, file_size, warnings)
+    return sha256
+
+
+def _clip_record(info: FileInfo, config: IndexConfig, read: _Read, cont: Continuity, *, clip_id: str,
+                 file_size: int, truncated: bool, qa: Optional[QaResult], sha256: Optional[str],
+                 bytes_read: int, warnings: list[str], started: float) -> ClipRecord:
+    facts, timeline = read.facts, read.timeline
+    tb = float(facts.time_base)
+    duration_s = cont.duration_ts * tb
     av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None
-    record = ClipRecord(
+    return ClipRecord(
         clip_id=clip_id, uri=info.uri, size_bytes=file_size, mtime_s=info.mtime_s,
         generation=info.generation, sha256=sha256, container=facts.container,
         video_codec=facts.video_codec, width=facts.width, height=facts.height,
@@ -214,6 +230,26 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
         device_id=device_from_uri(info.uri, config.device_from_path),
         video_stream_count=facts.video_stream_count,
     )
+
+
+def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int,
+                     started: float) -> IndexedClip:
+    warnings: list[str] = []
+    read = _read_timeline(config, reader, file_size, warnings)
+    facts, timeline = read.facts, read.timeline
+    cont = measure(timeline, facts.rate, facts.time_base, config.gap_factor,
+                   facts.header_duration_ts if timeline.source == "index" else None)
+    truncated = _check_claims(read, cont, warnings)
+    clip_id = clip_id_for(info.uri)
+    qa, thumbnail = None, None
+    if config.decode != "none":
+        tb = float(facts.time_base)
+        qa, thumbnail = _visual_qa(reader, clip_id, config, timeline, cont, tb, cont.duration_ts * tb)
+        warnings.extend(qa.warnings)
+    bytes_read = reader.bytes_read  # FFmpeg's reads (index, QA); the hash pass is separate
+    sha256 = _hash(info, config, reader, file_size, warnings)
+    record = _clip_record(info, config, read, cont, clip_id=clip_id, file_size=file_size, truncated=truncated,
+                          qa=qa, sha256=sha256, bytes_read=bytes_read, warnings=warnings, started=started)
     return IndexedClip(record, FramePieces(clip_id, timeline, cont, facts.time_base), qa.samples if qa else None,
                        thumbnail)
 

@@ -1,0 +1,241 @@
+"""`clipindex index`: match -> plan -> Beam pipeline -> carry forward -> check -> commit."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import shutil
+import sys
+import tempfile
+import time
+from typing import Optional
+
+from pipeline import __version__
+from pipeline.graph import run_index_pipeline
+from pipeline.inputs import matched_inputs
+from pipeline.interrupts import INTERRUPTS
+from pipeline.options import beam_options, check_beam_args, index_config, options_key, qa_thresholds
+from pipeline.progress import ProgressPrinter
+from pipeline.unattended import guard_removals, refresh_thresholds
+from schemas import SCHEMA_VERSION
+from transforms.storage import checkpoints
+from transforms.storage import fs as storage
+from transforms.neardup.apply import apply_matches
+from transforms.neardup.plan import MatchPlan, has_work, kept_relations, matching_key, plan_matching, query_count
+from transforms.faults import fail_point
+from transforms.launcher.incremental import carry_forward, plan_run
+from transforms.storage.output_dir import check_index_folder, make_output
+from transforms.storage.lock.lease import RunLease
+from transforms.launcher.selection import Selection
+from transforms.launcher.run_summary import summarize_snapshot
+from transforms.storage.parquet import table_files, write_empty_tables
+from transforms.launcher.versions import library_versions, take_worker_versions
+from transforms.storage.snapshots import (
+    TABLES,
+    THUMBS,
+    check_writable,
+    commit,
+    current_run_id,
+    current_snapshot,
+    finish_interrupted_commit,
+    new_run_id,
+    snapshot_dir,
+)
+
+
+def _versions(workers: Optional[dict]) -> dict:
+    """The launcher's versions, and the workers' as one of them reported them (None when no
+    pipeline ran: a night that only carried rows forward)."""
+    return {"clipindex": __version__, "schema": SCHEMA_VERSION, **library_versions(), "workers": workers}
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(f"clipindex: {text}", file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass
+class _Night:
+    """One index run as it is planned: what was found, what will be read, where rows go."""
+
+    selection: Selection
+    started_at: dt.datetime
+    started: float                       # time.monotonic() at start
+    run_id: str
+    snapshot: str                        # the new snapshot folder (not live until the commit)
+    previous: Optional[str]              # the live snapshot this run builds on, if any
+    progress_dir: str
+    config: Optional[object] = None      # IndexConfig once planned
+    plan: Optional[object] = None        # launcher.incremental.Plan
+    checkpoint: Optional[checkpoints.Checkpoint] = None
+    to_read: list = dataclasses.field(default_factory=list)  # after what the checkpoint kept
+    resumed: int = 0                     # clips kept from an interrupted run's checkpoint
+    neardup: Optional[MatchPlan] = None  # what the near-duplicate stage compares
+
+
+def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
+    """Run one index pass; returns the committed run summary. Raises on bad input."""
+    check_beam_args(beam_args)
+    check_writable(args.output)
+    check_index_folder(args.output)
+    selection = matched_inputs(args)
+    started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
+    make_output(args.output)
+    _test_failure_hook("before_lock")
+    with RunLease(args.output, args.lock_lease_s) as lease, \
+            INTERRUPTS.cleanup(lambda: lease.__exit__(None, None, None)):
+        finish_interrupted_commit(args.output)  # a run killed mid-commit: complete its steps
+        run_id = new_run_id(started_at)
+        night = _Night(selection, started_at, started, run_id, snapshot_dir(args.output, run_id),
+                       current_snapshot(args.output), tempfile.mkdtemp(prefix="clipindex-progress-"))
+        return _run_locked(args, beam_args, night, lease)
+
+
+def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, lease: RunLease) -> dict:
+    """Plan, read, finish and commit the new snapshot; it is deleted unless committed."""
+    for table in (*TABLES, THUMBS):
+        storage.makedirs(storage.join(night.snapshot, table))
+    committed = False
+
+    def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
+        shutil.rmtree(night.progress_dir, ignore_errors=True)
+        if not committed:
+            storage.delete_tree(night.snapshot)
+
+    INTERRUPTS.add_cleanup(abandon)
+    try:
+        _plan(args, night)
+        _read(args, beam_args, night)
+        run = _finish(args, night, lease)
+        with INTERRUPTS.committing():
+            lease.check()  # fencing: commit only while the lock is still this run's
+            commit(args.output, night.run_id, run, args.keep_snapshots)
+            committed = True
+        checkpoints.discard(night.checkpoint)  # its rows are in the live snapshot now
+        return run
+    finally:
+        INTERRUPTS.remove_cleanup(abandon)
+        shutil.rmtree(night.progress_dir, ignore_errors=True)
+        if not committed and current_run_id(args.output) != night.run_id:
+            storage.delete_tree(night.snapshot)  # never leave half a snapshot behind (nor delete a live one)
+
+
+def _plan(args: argparse.Namespace, night: _Night) -> None:
+    """What to read, what the checkpoint already holds, what near-duplicate matching compares."""
+    files = night.selection.files
+    config = index_config(args, night.run_id, night.progress_dir)
+    plan = plan_run(files, night.previous, options_key(config))
+    night.config, night.checkpoint, night.to_read, night.resumed = _resume(args, config, night.snapshot, plan)
+    night.plan = plan
+    _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
+               f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
+               f"failed before{_resumed_clause(night.resumed, night.to_read)}), carrying forward "
+               f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(night.selection)}")
+    guard_removals(args, plan)
+    # Clips resumed from a checkpoint are not read again, but they are new to the archive:
+    # their stored samples (linked into the snapshot by _resume) are queries like this run's.
+    resumed_samples = table_files(storage.join(night.snapshot, "samples")) if night.resumed else ()
+    night.neardup = plan_matching(night.snapshot, night.previous, plan, night.config, resumed_samples)
+
+
+def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None:
+    """The Beam pipeline: read the clips, write their rows, compare footage."""
+    _test_failure_hook("before_pipeline")
+    if not (night.to_read or has_work(night.neardup)):
+        return
+    printer = (contextlib.nullcontext() if args.quiet
+               else ProgressPrinter(night.progress_dir, len(night.to_read)))
+    with printer:
+        run_index_pipeline(night.to_read, night.config, night.snapshot, beam_options(args, beam_args),
+                           args.runner, night.checkpoint, night.neardup)
+
+
+def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
+    """Carry unchanged rows forward, apply the verdicts, and summarize the snapshot."""
+    plan, config, snapshot = night.plan, night.config, night.snapshot
+    if night.previous is not None:
+        carry_forward(night.previous, snapshot, plan.carry_clip_ids, night.run_id)
+        refresh_thresholds(night.previous, snapshot, plan, config, qa_thresholds(config))
+    checkpoints.collect_thumbnails(night.checkpoint, snapshot)
+    # The comparing ran on workers; here only its verdicts are written into the clips rows.
+    neardup = night.neardup
+    neardup_stats = apply_matches(snapshot, neardup.matches_path if neardup else None,
+                                  kept_relations(neardup, plan))
+    neardup_stats["query_clips"] = query_count(neardup, plan)
+    _test_failure_hook("after_pipeline")
+    write_empty_tables(snapshot, night.run_id)  # every table readable, even without rows
+    workers = take_worker_versions(snapshot)
+    run = _summarize(args, night)
+    run["versions"] = _versions(workers)
+    run["broke_stale_lock"] = lease.broke_stale_lock
+    run["matching_stats"] = neardup_stats
+    return run
+
+
+def _resume(args, config, snapshot, plan):
+    """The run's checkpoint: clips an interrupted run with these options finished are not read again.
+
+    Returns (config, checkpoint, still to read, clips resumed); with --thumbnails the sheets
+    are written into the checkpoint too, where an interruption keeps them.
+    """
+    checkpoint = checkpoints.checkpoint_for(args.output, options_key(config))
+    if args.thumbnails:
+        config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
+    to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
+    INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
+    return config, checkpoint, to_read, resumed
+
+
+def _resumed_clause(resumed: int, to_read: list) -> str:
+    return f"; {resumed} of them resumed from an interrupted run's checkpoint, {len(to_read)} left" if resumed else ""
+
+
+def _skipped_clause(selection: Selection) -> str:
+    skipped = selection.describe()
+    return f"; {skipped}" if skipped else ""
+
+
+def _interrupted_status(checkpoint: checkpoints.Checkpoint, total: int) -> str:
+    kept = checkpoints.kept_clips(checkpoint)  # what the next run resumes, resumed ones included
+    return f"after {kept} of {total} clips; nothing committed; the next run resumes them"
+
+
+def _test_failure_hook(point: str) -> None:
+    """Test-only: fail at a named point so tests can check that nothing half-done is committed."""
+    fail_point(point)
+
+
+def _summarize(args: argparse.Namespace, night: _Night) -> dict:
+    files, plan, config, previous = night.selection.files, night.plan, night.config, night.previous
+    selection, started_at, started = night.selection, night.started_at, night.started
+    run_id, snapshot, resumed = config.run_id, night.snapshot, night.resumed
+    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed)
+    changes = plan.changes()
+    failing_now = set(summary.pop("error_uris"))
+    retried = set(plan.retried)
+    changes["newly_failing"] = sorted(failing_now - retried)
+    changes["newly_fixed"] = sorted(retried - failing_now)
+    finished_at = dt.datetime.now(dt.timezone.utc)
+    wall_s = time.monotonic() - started
+    run = {
+        "run_id": run_id,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "finished_at": finished_at.isoformat(timespec="seconds"),
+        "wall_s": round(wall_s, 3),
+        "options": {**options_key(config), "clip_timeout_s": config.clip_timeout_s,
+                    "isolation": config.isolation, "workers": args.workers,
+                    "runner": args.runner or "FnApiRunner", "inputs": args.input,
+                    "manifest": args.manifest, "exclude": args.exclude, "case_sensitive": args.case_sensitive,
+                    "manifest_root": args.manifest_root},
+        "options_key": options_key(config),
+        "qa_thresholds": qa_thresholds(config),
+        **summary,
+        **selection.counts(),
+        "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
+        "matching": matching_key(config.qa) if config.decode != "none" else None,
+        "changes": changes,
+    }
+
+    return run
