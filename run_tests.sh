@@ -55,4 +55,8 @@ fi
 if command -v go >/dev/null 2>&1; then
   PYTHON=python tools/fetch_prism.sh >/dev/null || echo "warning: the Prism tests will be skipped" >&2
 fi
+# The layers of docs/architecture.md (.importlinter): a forbidden import fails here, named.
+lint_log=$(mktemp)
+PYTHONPATH="$PWD" lint-imports --no-cache >"$lint_log" 2>&1 || { cat "$lint_log" >&2; exit 1; }
+rm -f "$lint_log"
 exec python -m pytest "$@"

@@ -6,7 +6,7 @@ to Dataflow and the workers install the same three packages.
 
 import os
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,7 +25,8 @@ setup(
     long_description=_readme(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["pipeline", "transforms", "schemas"],
+    # Every subpackage (transforms/clip/mp4, ...): remote workers install this list.
+    packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "schemas", "schemas.*"]),
     install_requires=[
         "apache-beam[gcp]>=2.60,<3",
         "av>=14,<19",

@@ -34,7 +34,8 @@ import time
 from pipeline.synth import synth
 from schemas import FileInfo, IndexConfig
 from transforms.beam.index_clips import QUEUED_CLIPS
-from transforms.isolation.pool import IsolatedIndexer, index_in_process, quiet_ffmpeg
+from transforms.isolation.child import index_in_process, quiet_ffmpeg
+from transforms.isolation.pool import IsolatedIndexer
 
 
 @dataclasses.dataclass(frozen=True)

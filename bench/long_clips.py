@@ -41,8 +41,13 @@ KINDS = (("mp4", "mp4", 0, "header"), ("mkv", "mkv", 3, "packets"), ("ts", "ts",
 _READER = r"""
 import json, os, sys
 from schemas import FileInfo, IndexConfig
-from transforms.isolation import pool as isolation
-from transforms.clip.index_clip import index_file
+try:
+    from transforms.clip.index_clip import index_file
+    from transforms.isolation.wire import send_result
+except ImportError:  # a checkout from before transforms/ had subpackages
+    from transforms import isolation
+    from transforms.index_clip import index_file
+    send_result = getattr(isolation, "_send_result", None)
 
 def status(key):
     with open("/proc/self/status") as handle:
@@ -51,8 +56,8 @@ def status(key):
 def read(path, tier):
     result = index_file(FileInfo(path, None, None), IndexConfig(tier=tier, hash="none", isolation="none"))
     with open(os.devnull, "wb", buffering=0) as sink:
-        if hasattr(isolation, "_send_result"):
-            isolation._send_result(sink, result)
+        if send_result is not None:
+            send_result(sink, result)
         else:  # a checkout from before frames went out in pieces
             isolation._write_message(sink, isolation._encode_result(result))
     return result.clip

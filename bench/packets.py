@@ -56,7 +56,7 @@ import av
 from bench.lib.baselines import _pyav_batch
 from schemas import FileInfo, IndexConfig
 from transforms.clip.index_clip import index_file
-from transforms.isolation.pool import _send_result
+from transforms.isolation.wire import send_result as _send_result
 
 av.logging.set_level(None)
 paths = sys.argv[1:]

@@ -1,5 +1,7 @@
 """Worker packaging: what `--setup_file ./setup.py` ships to Dataflow (or any remote worker).
 
+Every subpackage must be in it (setup.py finds them): a worker imports transforms.clip.mp4.*
+
 Beam builds an sdist of setup.py's folder, stages it as workflow.tar.gz, and each worker
 pip-installs it. These tests build that sdist with Beam's own stager, then build a wheel
 from the sdist (as pip on a worker does), and run clipindex from the unpacked wheel in a
@@ -107,10 +109,18 @@ def test_unpacked_wheel_runs_an_index_outside_the_repo(wheel_from_sdist, tmp_pat
         return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=outside,
                               env=env, timeout=180)
 
-    imported = run("-c", "import pipeline, pipeline.cli, transforms.beam.index_clips, schemas; "
-                         "print(pipeline.__file__, transforms.beam.index_clips.__file__, schemas.__file__)")
+    # Every module of every subpackage imports from the wheel alone (what a worker has).
+    every_module = ("import importlib, pkgutil, pipeline, transforms, schemas\n"
+                    "for package in (pipeline, transforms, schemas):\n"
+                    "    print(package.__file__)\n"
+                    "    for module in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+                    "        if not module.name.endswith('__main__'):\n"
+                    "            print(importlib.import_module(module.name).__file__)\n")
+    imported = run("-c", every_module)
     assert imported.returncode == 0, imported.stderr
-    assert all(path.startswith(str(site)) for path in imported.stdout.split()), imported.stdout
+    files = imported.stdout.split()
+    assert all(path.startswith(str(site)) for path in files), imported.stdout
+    assert len(files) == len(package_modules()) - 1  # pipeline/__main__.py is not imported
     # A real run from the installed files: the Beam worker and the isolated clip reader
     # (a child process) both import clipindex from the wheel.
     assert run("-m", "pipeline", "synth", "corpus", "--clips", "2", "--hours", "0.002").returncode == 0

@@ -19,7 +19,8 @@ from apache_beam.transforms.window import GlobalWindows
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.storage.gcs import use_emulator_credentials
-from transforms.isolation.pool import IsolatedPool, index_in_process, quiet_ffmpeg
+from transforms.isolation.child import index_in_process, quiet_ffmpeg
+from transforms.isolation.pool import IsolatedPool
 from transforms.isolation.malloc_tuning import keep_heap_warm
 from transforms.clip.qa.contact_sheet import write_thumbnail
 

@@ -2,134 +2,43 @@
 
 FFmpeg can SIGSEGV on hostile input, and a Beam worker that dies repeatedly
 fails the whole job. Each DoFn instance therefore keeps long-lived child
-processes (`python -m transforms.isolation.pool`; one on distributed runners,
+processes (`python -m transforms.isolation.child`; one on distributed runners,
 `--workers` of them on the local runner, see pipeline.layout) and sends each
 clips one at a time over a pipe. A child that dies becomes an error row of kind
 `crash` (with the signal); one that overruns its time budget is killed and
 becomes `timeout`. Children are reused across clips, so isolation costs a
-pickle round trip per clip, not a process start (`python -m bench.isolation`
-measures the overhead).
+pickle round trip per clip (transforms.isolation.wire), not a process start
+(`python -m bench.isolation` measures the overhead).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import fcntl
-import os
 import pickle
-import resource
 import select
 import signal
-import struct
 import subprocess
 import time
-from typing import BinaryIO, Optional
+from typing import Optional
 
-import pyarrow as pa
 
-from schemas import FRAMES_SCHEMA, SAMPLES_SCHEMA, FileInfo, IndexConfig
-from transforms.faults import reader_fault
+from schemas import FileInfo, IndexConfig
 from transforms.isolation import prestart
-from transforms.isolation.malloc_tuning import keep_heap_warm
-from transforms.clip.index_clip import IndexedClip, IndexResult, error_record, index_file
+from transforms.clip.index_clip import IndexResult, error_record
+from transforms.isolation.wire import READY, read_message, receive_result, widen_pipe, write_message
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
 CLIPS_PER_CHILD = 5000
 # Starting the child (importing PyAV, numpy, pyarrow) is not charged to a clip's
 # budget; a child that cannot start within this is a broken worker, not a bad clip.
 STARTUP_TIMEOUT_S = 120.0
-_READY = "ready"
 # Time budget grows with file size: reading a large clip at a slow 20 MB/s.
 BUDGET_BYTES_PER_S = 20e6
-_HEADER = struct.Struct(">QI")  # pickle length, out-of-band buffer count
-
-# Test-only hooks (set by the test suite, never by users): make the child
-# die with SIGSEGV or hang when a uri contains the given text.
 
 
 def time_budget_s(info: FileInfo, config: IndexConfig) -> float:
     return config.clip_timeout_s + (info.size_bytes or 0) / BUDGET_BYTES_PER_S
-
-
-def _write_all(stream: BinaryIO, data) -> None:
-    # Unbuffered pipes may take a large message (an hour of frames) in parts.
-    view = memoryview(data).cast("B")
-    while view:
-        view = view[stream.write(view):]
-
-
-def _write_message(stream: BinaryIO, obj) -> None:
-    """Pickle protocol 5 with out-of-band buffers: Arrow buffers go down the pipe as they are."""
-    buffers: list[pickle.PickleBuffer] = []
-    payload = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
-    raws = [buffer.raw() for buffer in buffers]
-    lengths = struct.pack(f">{len(raws)}Q", *(raw.nbytes for raw in raws))
-    _write_all(stream, _HEADER.pack(len(payload), len(raws)) + lengths + payload)
-    for raw in raws:
-        _write_all(stream, raw)
-    stream.flush()
-
-
-def _read_exact(stream: BinaryIO, size: int) -> bytearray:
-    """`size` bytes, read straight into one buffer (no copies of a minute of frames)."""
-    data = bytearray(size)
-    view = memoryview(data)
-    while view:
-        got = stream.readinto(view)
-        if not got:
-            raise EOFError("pipe closed")
-        view = view[got:]
-    return data
-
-
-def _read_message(stream: BinaryIO):
-    size, count = _HEADER.unpack(_read_exact(stream, _HEADER.size))
-    lengths = struct.unpack(f">{count}Q", _read_exact(stream, 8 * count)) if count else ()
-    payload = _read_exact(stream, size)
-    return pickle.loads(payload, buffers=[_read_exact(stream, length) for length in lengths])
-
-
-def _send_result(stream: BinaryIO, result: IndexResult) -> None:
-    """One message per clip, then one per frames piece (see transforms.clip.frame_pieces).
-
-    Batches cross the pipe as Arrow IPC messages (~10x cheaper than pickling a
-    RecordBatch); each piece is built, sent and dropped before the next, so a
-    4-hour clip never exists here as one batch or one message.
-    """
-    if not isinstance(result, IndexedClip):
-        _write_message(stream, result)
-        return
-    pieces = result.frame_pieces
-    samples = result.samples.serialize() if result.samples is not None else None
-    _write_message(stream, (result.clip, len(pieces), samples, result.thumbnail_jpeg))
-    for piece in pieces:
-        _write_message(stream, piece.serialize())
-
-
-def _receive_result(stream: BinaryIO) -> IndexResult:
-    message = _read_message(stream)
-    if not isinstance(message, tuple):
-        return message
-    clip, piece_count, samples, thumbnail = message
-    pieces = [pa.ipc.read_record_batch(_read_message(stream), FRAMES_SCHEMA) for _ in range(piece_count)]
-    return IndexedClip(clip, pieces,
-                       pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None,
-                       thumbnail)
-
-
-def quiet_ffmpeg() -> None:
-    """PyAV's logging bridge can deadlock threaded workers; FFmpeg's chatter is not needed."""
-    import av.logging
-
-    av.logging.set_level(None)
-
-
-def index_in_process(info: FileInfo, config: IndexConfig) -> IndexResult:
-    fault = reader_fault()
-    if fault is not None:
-        fault(info.uri)
-    return index_file(info, config)
 
 
 @dataclasses.dataclass
@@ -184,17 +93,17 @@ class IsolatedIndexer:
 
     def _spawn(self) -> None:
         self._child = prestart.take() or prestart.spawn()
-        _widen_pipe(self._child.stdout)
+        widen_pipe(self._child.stdout)
         self._ready = False
         self._served = 0
-        _write_message(self._child.stdin, self._config)
+        write_message(self._child.stdin, self._config)
 
     def _await_ready(self) -> None:
         # The child's start-up is not counted in the first clip's time budget
         # (a small --clip-timeout-s would otherwise time out a healthy clip).
         ready, _, _ = select.select([self._child.stdout], [], [], STARTUP_TIMEOUT_S)
         try:
-            if not ready or _read_message(self._child.stdout) != _READY:
+            if not ready or read_message(self._child.stdout) != READY:
                 raise EOFError("no ready message")
         except (EOFError, pickle.UnpicklingError):
             code = self._stop(kill=True)
@@ -235,7 +144,7 @@ class IsolatedIndexer:
         started = time.monotonic()  # only counts for the head; later ones reset it below
         self._in_flight.append(_InFlight(info, time_budget_s(info, self._config), started))
         try:
-            _write_message(self._child.stdin, info)
+            write_message(self._child.stdin, info)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child died on an earlier clip: next_result() names that one
 
@@ -248,7 +157,7 @@ class IsolatedIndexer:
             if not ready:
                 self._stop(kill=True)
                 return self._replace_child(head, "timeout", f"indexing took longer than {head.budget_s:.0f} s")
-            result = _receive_result(self._child.stdout)
+            result = receive_result(self._child.stdout)
         except (EOFError, BrokenPipeError, ConnectionResetError, pickle.UnpicklingError):
             return self._replace_child(head, "crash", _describe_exit(self._stop(kill=False)))
         self._in_flight.popleft()
@@ -337,19 +246,6 @@ class IsolatedPool:
 # pipe: the child then sits in write() until this process reads, instead of
 # going on to the next clip. 1 MiB is the largest size an unprivileged process
 # may ask for (/proc/sys/fs/pipe-max-size).
-PIPE_BYTES = 1024 * 1024
-
-
-def _widen_pipe(stream) -> None:
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
-    if set_size is None:
-        return
-    try:
-        fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
-    except OSError:
-        pass  # a lower pipe-max-size: the default still works, only slower
-
-
 def _describe_exit(code: Optional[int]) -> str:
     if code is not None and code < 0:
         try:
@@ -358,27 +254,3 @@ def _describe_exit(code: Optional[int]) -> str:
             name = f"signal {-code}"
         return f"worker process died with {name} while reading this file"
     return f"worker process exited with status {code} while reading this file"
-
-
-def _serve() -> None:
-    # The protocol owns the real stdout; anything native code prints goes to stderr.
-    protocol_out = os.fdopen(os.dup(1), "wb", buffering=0)
-    os.dup2(2, 1)
-    protocol_in = os.fdopen(os.dup(0), "rb", buffering=0)
-    quiet_ffmpeg()
-    keep_heap_warm()
-    # A crash inside FFmpeg must not leave a core dump the size of the process
-    # in the worker's folder; the error row already names the signal.
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    try:
-        config = _read_message(protocol_in)
-        _write_message(protocol_out, _READY)
-        while True:
-            info = _read_message(protocol_in)
-            _send_result(protocol_out, index_in_process(info, config))
-    except EOFError:
-        return
-
-
-if __name__ == "__main__":
-    _serve()

@@ -3,7 +3,7 @@
 Importing Beam takes the launcher ~1 s of one core; a child's own start-up
 (Python, PyAV, numpy, pyarrow: ~0.4 s) can use the other core meanwhile
 instead of delaying the first clip. Children wait for their configuration
-message, so starting them early commits to nothing: `transforms.isolation.pool`
+message, so starting them early commits to nothing: `transforms.isolation.child`
 takes them when the IndexClip DoFn sets up in this process, and any not taken
 are closed at exit. Standard library only, so that it is cheap to import first.
 """
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from typing import Optional
 
-CHILD_COMMAND = [sys.executable, "-m", "transforms.isolation.pool"]
+CHILD_COMMAND = [sys.executable, "-m", "transforms.isolation.child"]
 # Ctrl-C reaches the whole process group; the launcher alone handles it (pipeline.interrupts)
 # and kills the readers. Started with these blocked (the mask survives exec), a reader never
 # prints a KeyboardInterrupt traceback of its own.
