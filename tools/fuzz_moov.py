@@ -8,7 +8,7 @@ seeds (B-frames, composition offsets, edit lists, timecode, fragments; see
 `tools/mp4_damage.py`), the sample-table and fragment boxes themselves:
 bytes, fields set to edge values, box sizes, and cuts. Then both sides index
 the video track: FFmpeg through PyAV (every packet demuxed, then its index
-entries) and clipindex through `transforms.clip.mp4.header_tier.read_table` and
+entries) and clipindex through `transforms.clip.mp4.header_tier.sample_table_of` and
 `transforms.clip.timeline.from_table` (the numpy readers plus every check that
 decides whether a table may stand in for demuxing). Whenever clipindex takes its own table it must equal the demuxed
 packets: pts, dts, duration, position, size and discard flag of every packet,
@@ -40,7 +40,8 @@ import numpy as np  # noqa: E402
 
 from tools import mp4_damage  # noqa: E402
 from tools.mutate import seed_clips, top_level_boxes  # noqa: E402
-from transforms.clip.mp4.header_tier import read_moov, read_table  # noqa: E402
+from transforms.clip.mp4.boxes import read_moov
+from transforms.clip.mp4.header_tier import sample_table_of  # noqa: E402
 from transforms.clip.timeline import Timeline, _entry_arrays, from_table  # noqa: E402
 
 _FIELDS = ("pts", "dts", "duration", "pos", "size", "discard")
@@ -110,7 +111,7 @@ def check(data: bytes, report: MoovFuzzReport, case: int, recipe: str) -> None:
             stream = container.streams.video[0]
             reader = io.BytesIO(data)
             # The production decision: the table, then the tier's own refusal (samples past EOF).
-            timeline, verdict = from_table(read_table(reader, stream, len(data), read_moov(reader)), len(data))
+            timeline, verdict = from_table(sample_table_of(reader, stream, len(data), read_moov(reader)), len(data))
             ffmpeg = ffmpeg_packets(container, stream) if timeline is not None else None
     except (av.FFmpegError, IndexError, ValueError):
         report.unreadable += 1

@@ -270,7 +270,7 @@ TAKEN = {kind.name for kind in KINDS if kind.ext in ("mp4", "mov") and kind.tier
 
 
 def _moov_bytes(path: str) -> int:
-    from transforms.clip.mp4.header_tier import read_moov
+    from transforms.clip.mp4.boxes import read_moov
 
     with open(path, "rb") as handle:
         moov = read_moov(handle)

@@ -88,11 +88,12 @@ def mp4_table_and_packets(path: str):
     """(clipindex's table or its reason, FFmpeg's demuxed video packets as arrays)."""
     import numpy as np
 
-    from transforms.clip.mp4.header_tier import read_moov, read_table
+    from transforms.clip.mp4.boxes import read_moov
+    from transforms.clip.mp4.header_tier import sample_table_of
 
     with open(path, "rb") as handle, av.open(path) as container:
         stream = container.streams.video[0]
-        table = read_table(handle, stream, os.path.getsize(path), read_moov(handle))
+        table = sample_table_of(handle, stream, os.path.getsize(path), read_moov(handle))
         rows = [(p.pts, p.dts, p.duration, p.pos, p.size, p.is_keyframe, p.is_discard)
                 for p in container.demux(stream) if p.size]
     columns = np.array(rows, np.int64).T

@@ -22,7 +22,8 @@ from transforms.clip.claims import header_warnings, hidden_frames_warning, is_tr
 from transforms.clip.continuity import Continuity, measure
 from transforms.clip.devices import device_from_uri
 from transforms.clip.frame_pieces import FramePieces
-from transforms.clip.mp4.header_tier import read_moov, read_table
+from transforms.clip.mp4.boxes import read_moov
+from transforms.clip.mp4.header_tier import sample_table_of
 from transforms.storage.readers import InputProblem, file_size_now, is_remote, open_input, os_error_kind, sha256_of
 from transforms.clip.packet_tier import expected_packets, from_packets
 from transforms.clip.probe import StreamFacts, probe
@@ -113,7 +114,7 @@ def _timeline(container, stream, facts: StreamFacts, file_size: int, config: Ind
     if config.tier in ("auto", "header"):
         is_mp4 = facts.container.startswith("mov")
         if is_mp4:  # MP4/MOV: the sample table (or fragment runs) turned into FFmpeg's packets
-            timeline, verdict = from_table(read_table(reader, stream, file_size, moov), file_size)
+            timeline, verdict = from_table(sample_table_of(reader, stream, file_size, moov), file_size)
         else:
             timeline, verdict = from_index(stream, facts, file_size)
         beyond_eof = verdict.beyond_eof_count

@@ -1,6 +1,7 @@
 """MP4/MOV boxes: walking them in a file or in a buffer, and reading their fields.
 
-Shared by the sample-table readers (`mp4_index`, `mp4_edits`, `mp4_fragments`).
+Shared by the sample-table readers (`sample_table`, `edit_list`, `moof`, `trun`) and the
+rotation reader (`clip.rotation`), in memory (`boxes`) or in a file (`file_boxes`).
 Reading follows FFmpeg's libavformat/mov.c where it matters for the numbers:
 a size of 1 means a 64-bit size follows, 0 means "to the end", and a top-level
 box that runs past the end of the file is cut at the end of the file.
@@ -89,15 +90,21 @@ def read_payload(reader, box: TopBox) -> bytes:
 
 
 def read_moov(reader) -> Optional[bytes]:
-    """The `moov` box's payload (None when there is none, it is cut short or too big)."""
-    file_size = reader.seek(0, 2)
-    for box in top_level(reader, file_size):
-        if box.type == b"moov":
-            if box.cut or box.end - box.payload > MAX_MOOV_BYTES:
-                return None
-            data = read_payload(reader, box)
-            return data if len(data) == box.end - box.payload else None
-    return None
+    """The `moov` box's payload (None when there is none, it is cut short or too big), read
+    once per clip; the reader's position is put back after (FFmpeg reads on from where it
+    left the reader: PyAV does not seek before a read)."""
+    position = reader.tell()
+    try:
+        file_size = reader.seek(0, 2)
+        for box in top_level(reader, file_size):
+            if box.type == b"moov":
+                if box.cut or box.end - box.payload > MAX_MOOV_BYTES:
+                    return None
+                data = read_payload(reader, box)
+                return data if len(data) == box.end - box.payload else None
+        return None
+    finally:
+        reader.seek(position)
 
 
 def boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
@@ -112,6 +119,33 @@ def boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]
         total += 8
         if size == 1 and total + 8 <= room:
             size = struct.unpack_from(">Q", data, at + 8)[0] - 8
+            total += 8
+        if size == 0:
+            size = room - total + 8
+        size -= 8
+        if size < 0:
+            return
+        size = min(size, room - total)
+        yield box_type, start + total, start + total + size
+        total += size
+
+
+def file_boxes(reader, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """`boxes` for a span of a file: the same rules, reading only box headers (8 bytes each,
+    16 with a 64-bit size)."""
+    total, room = 0, end - start
+    while total <= room - 8:
+        at = start + total
+        header = read_at(reader, at, 8)
+        if len(header) < 8:
+            return
+        size, box_type = struct.unpack(">I4s", header)
+        total += 8
+        if size == 1 and total + 8 <= room:
+            large = read_at(reader, at + 8, 8)
+            if len(large) < 8:
+                return
+            size = struct.unpack(">Q", large)[0] - 8
             total += 8
         if size == 0:
             size = room - total + 8

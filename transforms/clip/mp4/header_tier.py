@@ -1,6 +1,6 @@
 """The header tier for MP4/MOV: the video track's packets from the moov (and fragments).
 
-`read_table` picks the reader (stored sample table, or movie fragments), turns
+`sample_table_of` picks the reader (stored sample table, or movie fragments), turns
 anything unexpected in the bytes into a reason instead of an exception, and
 guards the result against FFmpeg's own index (`stream.index_entries`): its
 length and its first and last entries must be what the table says FFmpeg
@@ -45,17 +45,7 @@ def looks_fragmented(reader, file_size: int, boxes: int = 8) -> bool:
         reader.seek(0)
 
 
-def read_moov(reader) -> Optional[bytes]:
-    """The moov payload, read once per clip; the reader's position is put back after."""
-    # FFmpeg reads on from where it left the reader (PyAV does not seek before a read).
-    position = reader.tell()
-    try:
-        return mb.read_moov(reader)
-    finally:
-        reader.seek(position)
-
-
-def read_table(reader, stream, file_size: int, moov: Optional[bytes]) -> Union[SampleTable, str]:
+def sample_table_of(reader, stream, file_size: int, moov: Optional[bytes]) -> Union[SampleTable, str]:
     """The video stream's packets as FFmpeg demuxes them, or why they cannot be promised."""
     if moov is None:
         return "no complete moov"

@@ -23,7 +23,6 @@ from typing import Optional, Union
 import numpy as np
 
 from transforms.clip.mp4 import boxes as mb
-from transforms.clip.mp4.boxes import read_moov  # noqa: F401 - the moov reader lives with the box walker
 from transforms.clip.mp4.chunks import sample_positions, sample_sizes
 from transforms.clip.mp4.edit_list import apply_timeline
 from transforms.clip.mp4.track import RawTrack, SampleTable
