@@ -1,8 +1,11 @@
 """Filesystem operations of the index directory, on local disks and on gs://.
 
-Local paths use os calls (hard links, rename(2) for atomic replaces); remote
-paths go through Beam's FileSystems, whose single-object writes are atomic on
-GCS. Nothing here talks HTTP itself.
+One small interface, two stores: `LocalStore` (os calls, hard links, rename(2) for
+atomic replaces) and `ObjectStore` (Beam's FileSystems, whose single-object writes are
+atomic on GCS); `store_for(path)` picks one, and the module functions below are what the
+rest of clipindex calls, so no caller branches on local vs remote for these operations.
+Object generations (which Beam's FileSystems does not expose) are read through
+google-cloud-storage in storage.gcs and storage.ranged_reads. Nothing here talks HTTP itself.
 """
 
 from __future__ import annotations
@@ -14,10 +17,115 @@ from typing import BinaryIO
 from transforms.storage.readers import is_remote
 
 
-def join(base: str, *parts: str) -> str:
-    if is_remote(base):
+class LocalStore:
+    """A local disk: os calls, hard links, rename(2) for atomic replaces."""
+
+    def join(self, base: str, *parts: str) -> str:
+        return os.path.join(base, *parts)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def list_names(self, folder: str) -> list[str]:
+        return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+    def list_files(self, folder: str, suffix: str, hidden: bool) -> list[str]:
+        return [os.path.join(folder, name) for name in self.list_names(folder)
+                if name.endswith(suffix) and name.startswith(".") == hidden]
+
+    def list_subfolders(self, folder: str) -> list[str]:
+        return self.list_names(folder)
+
+    def open_read(self, path: str) -> BinaryIO:
+        return open(path, "rb")
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+    def open_write(self, path: str) -> BinaryIO:
+        return open(path, "wb")
+
+    def rename(self, source: str, destination: str) -> None:
+        os.replace(source, destination)
+
+    def makedirs(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+
+    def link_or_copy(self, source: str, destination: str) -> None:
+        try:
+            os.link(source, destination)  # no bytes copied
+        except OSError:
+            shutil.copyfile(source, destination)
+
+    def delete_file(self, path: str) -> None:
+        os.unlink(path)
+
+    def delete_tree(self, folder: str) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class ObjectStore:
+    """gs:// (or any Beam filesystem): single-object writes are atomic, there are no folders,
+    copies are server-side."""
+
+    def join(self, base: str, *parts: str) -> str:
         return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
-    return os.path.join(base, *parts)
+
+    def exists(self, path: str) -> bool:
+        return _fs().exists(path)
+
+    def list_files(self, folder: str, suffix: str, hidden: bool) -> list[str]:
+        prefix = folder.rstrip("/") + "/"
+        results = _fs().match([prefix + "*" + suffix])[0].metadata_list
+        names = [m.path for m in results if "/" not in m.path[len(prefix):]]
+        # Unlike a local folder, a plain listing here has always included hidden objects too
+        # (kept as it was; see the issue 21 note).
+        return sorted(path for path in names if path[len(prefix):].startswith(".") or not hidden)
+
+    def list_subfolders(self, folder: str) -> list[str]:
+        prefix = folder.rstrip("/") + "/"
+        return sorted({m.path[len(prefix):].split("/", 1)[0]
+                       for m in _fs().match([prefix + "**"])[0].metadata_list if "/" in m.path[len(prefix):]})
+
+    def open_read(self, path: str) -> BinaryIO:
+        return _fs().open(path, compression_type="uncompressed")
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        with self.open_write(path) as handle:  # one object write: atomic on GCS
+            handle.write(data)
+
+    def open_write(self, path: str) -> BinaryIO:
+        return _fs().create(path, mime_type="application/octet-stream", compression_type="uncompressed")
+
+    def rename(self, source: str, destination: str) -> None:
+        _fs().rename([source], [destination])
+
+    def makedirs(self, folder: str) -> None:
+        pass  # object stores have no folders
+
+    def link_or_copy(self, source: str, destination: str) -> None:
+        _fs().copy([source], [destination])
+
+    def delete_file(self, path: str) -> None:
+        _fs().delete([path])
+
+    def delete_tree(self, folder: str) -> None:
+        paths = [m.path for m in _fs().match([folder.rstrip("/") + "/**"])[0].metadata_list]
+        if paths:
+            _fs().delete(paths)
+
+
+_LOCAL, _OBJECTS = LocalStore(), ObjectStore()
+
+
+def store_for(*paths: str):
+    """The store of these paths: object storage if any of them is remote."""
+    return _OBJECTS if any(is_remote(path) for path in paths) else _LOCAL
 
 
 def _fs():
@@ -29,47 +137,33 @@ def _fs():
     return FileSystems
 
 
+# The index folder's operations, for any path (callers never branch on local vs remote).
+
+def join(base: str, *parts: str) -> str:
+    return store_for(base).join(base, *parts)
+
+
 def exists(path: str) -> bool:
-    return _fs().exists(path) if is_remote(path) else os.path.exists(path)
+    return store_for(path).exists(path)
 
 
 def list_files(folder: str, suffix: str) -> list[str]:
-    """Files directly in `folder` whose names end with `suffix`, sorted."""
-    if is_remote(folder):
-        prefix = folder.rstrip("/") + "/"
-        results = _fs().match([prefix + "*" + suffix])[0].metadata_list
-        return sorted(m.path for m in results if "/" not in m.path[len(prefix):])
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                  if name.endswith(suffix) and not name.startswith("."))
+    """Files directly in `folder` whose names end with `suffix` (not hidden ones), sorted."""
+    return store_for(folder).list_files(folder, suffix, hidden=False)
 
 
 def list_hidden(folder: str, suffix: str) -> list[str]:
     """Hidden files (`.name`, e.g. a writer's temporary files) directly in `folder`, sorted."""
-    if is_remote(folder):
-        prefix = folder.rstrip("/") + "/"
-        return [path for path in list_files(folder, suffix) if path[len(prefix):].startswith(".")]
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                  if name.endswith(suffix) and name.startswith("."))
+    return store_for(folder).list_files(folder, suffix, hidden=True)
 
 
 def list_subfolders(folder: str) -> list[str]:
     """Names of the immediate sub-folders of `folder`."""
-    if is_remote(folder):
-        prefix = folder.rstrip("/") + "/"
-        names = {m.path[len(prefix):].split("/", 1)[0]
-                 for m in _fs().match([prefix + "**"])[0].metadata_list if "/" in m.path[len(prefix):]}
-        return sorted(names)
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return store_for(folder).list_subfolders(folder)
 
 
 def open_read(path: str) -> BinaryIO:
-    if is_remote(path):
-        return _fs().open(path, compression_type="uncompressed")
-    return open(path, "rb")
+    return store_for(path).open_read(path)
 
 
 def read_text(path: str) -> str:
@@ -81,60 +175,30 @@ def read_text(path: str) -> str:
 
 def write_bytes(path: str, data: bytes) -> None:
     """Replace `path` atomically: readers see the old content or the new, never half."""
-    if is_remote(path):  # one object write: atomic on GCS
-        with open_write(path) as handle:
-            handle.write(data)
-        return
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    store_for(path).write_bytes(path, data)
 
 
 def open_write(path: str) -> BinaryIO:
     """A new file for writing (not atomic: callers write under a hidden name, then rename)."""
-    if is_remote(path):
-        return _fs().create(path, mime_type="application/octet-stream", compression_type="uncompressed")
-    return open(path, "wb")
+    return store_for(path).open_write(path)
 
 
 def rename(source: str, destination: str) -> None:
-    if is_remote(source):
-        _fs().rename([source], [destination])
-    else:
-        os.replace(source, destination)
+    store_for(source).rename(source, destination)
 
 
 def makedirs(folder: str) -> None:
-    if not is_remote(folder):  # object stores have no folders
-        os.makedirs(folder, exist_ok=True)
+    store_for(folder).makedirs(folder)
 
 
 def link_or_copy(source: str, destination: str) -> None:
     """Hard-link locally (no bytes copied); server-side copy on GCS."""
-    if is_remote(source) or is_remote(destination):
-        _fs().copy([source], [destination])
-        return
-    try:
-        os.link(source, destination)
-    except OSError:
-        shutil.copyfile(source, destination)
+    store_for(source, destination).link_or_copy(source, destination)
 
 
 def delete_file(path: str) -> None:
-    if is_remote(path):
-        _fs().delete([path])
-    else:
-        os.unlink(path)
+    store_for(path).delete_file(path)
 
 
 def delete_tree(folder: str) -> None:
-    if is_remote(folder):
-        prefix = folder.rstrip("/") + "/"
-        paths = [m.path for m in _fs().match([prefix + "**"])[0].metadata_list]
-        if paths:
-            _fs().delete(paths)
-        return
-    shutil.rmtree(folder, ignore_errors=True)
+    store_for(folder).delete_tree(folder)
