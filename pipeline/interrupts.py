@@ -6,8 +6,10 @@ KeyboardInterrupt traceback, ~70 interleaved lines. Now:
 
 - the isolated readers start with SIGINT and SIGTERM blocked (transforms.prestart),
   and on the local runner the launcher's main thread blocks them too before any
-  thread or process starts, so Beam's threads and SDK worker processes inherit the
-  mask (it survives fork and exec). None of them ever sees the signal.
+  thread or process starts, so Beam's threads inherit the mask (it survives fork
+  and exec). Beam starts SDK worker processes through `sh -c`, which clears it:
+  they block the signals again first thing (pipeline.sdk_worker). None of them
+  ever sees the signal.
   (With --runner the job server's own processes keep their signals: Beam stops
   them with SIGINT.)
 - one watcher thread, the only one with the signals unblocked, is woken through
