@@ -5,7 +5,9 @@ clips of a `--decode fps:2` run said `interrupted after 0 of 300 clips`; the nex
 all 300 again. Now the launcher has the workers close their open files into the checkpoint
 before it kills them (transforms.keep_on_stop). Here a run over 60 short clips gets SIGINT
 on its process group (as Ctrl-C does) once its progress files, which the progress line
-sums, count a third of them; CLIPINDEX_CHECKPOINT_EVERY_S is not set.
+sums, count a third of them; CLIPINDEX_CHECKPOINT_EVERY_S is not set. Once with the default
+layout (the launcher hosts Beam's one SDK worker), once with SDK worker processes (the layout
+of --workers above 4), which Ctrl-C must not reach before they have kept their rows.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ def corpus(tmp_path_factory):
     return root / "clips"
 
 
-def _index_command(corpus, out) -> list[str]:
-    return ["index", "--input", str(corpus / "**/*.mp4"), "--output", str(out), "--decode", "fps:2"]
+LAYOUTS = {"launcher worker": [], "SDK worker processes": ["--isolation", "none", "--workers", "2"]}
+
+
+def _index_command(corpus, out, flags) -> list[str]:
+    return ["index", "--input", str(corpus / "**/*.mp4"), "--output", str(out), "--decode", "fps:2", *flags]
 
 
 def _progress_done(tmp_dir: str) -> int:
@@ -49,12 +54,12 @@ def _progress_done(tmp_dir: str) -> int:
     return sum(read_progress(folder)[0] for folder in glob.glob(os.path.join(tmp_dir, "clipindex-progress-*")))
 
 
-def _interrupt_at_a_third(corpus, out) -> tuple[subprocess.CompletedProcess, int]:
+def _interrupt_at_a_third(corpus, out, flags) -> tuple[subprocess.CompletedProcess, int]:
     """Run the index, SIGINT its process group at a third; returns (the run, progress at the signal)."""
     # A short private TMPDIR: the progress folder is found there, and its socket path stays short.
     with tempfile.TemporaryDirectory(prefix="ci-", dir="/tmp") as tmp_dir:
         env = {key: value for key, value in os.environ.items() if key != ROLL_ENV}
-        run = subprocess.Popen([sys.executable, "-m", "pipeline", *_index_command(corpus, out)], cwd=REPO,
+        run = subprocess.Popen([sys.executable, "-m", "pipeline", *_index_command(corpus, out, flags)], cwd=REPO,
                                env={**env, "TMPDIR": tmp_dir}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
         try:
@@ -75,9 +80,10 @@ def _checkpoint_clips(out) -> int:
     return sum(pq.ParquetFile(path).metadata.num_rows for path in glob.glob(str(out / "checkpoint/*/clips/*.parquet")))
 
 
-def test_ctrl_c_keeps_what_the_progress_line_counted(corpus, tmp_path):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_ctrl_c_keeps_what_the_progress_line_counted(corpus, tmp_path, layout):
     out = tmp_path / "O"
-    interrupted, progress_at_signal = _interrupt_at_a_third(corpus, out)
+    interrupted, progress_at_signal = _interrupt_at_a_third(corpus, out, LAYOUTS[layout])
     assert interrupted.returncode == 130, interrupted.stderr
     assert "Traceback" not in interrupted.stderr, interrupted.stderr
     kept = _checkpoint_clips(out)
@@ -88,7 +94,7 @@ def test_ctrl_c_keeps_what_the_progress_line_counted(corpus, tmp_path):
     assert last_line == f"clipindex: interrupted after {kept} of {CLIPS} clips; nothing committed; " \
                         "the next run resumes them"
 
-    resumed = run_cli(*_index_command(corpus, out))
+    resumed = run_cli(*_index_command(corpus, out, LAYOUTS[layout]))
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads((out / "run.json").read_text())
     # Every kept clip is complete (clip, frame and sample rows) and none of them is read again.
