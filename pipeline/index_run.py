@@ -21,7 +21,7 @@ from pipeline.progress import ProgressPrinter
 from pipeline.unattended import guard_removals, refresh_thresholds
 from schemas import SCHEMA_VERSION
 from transforms import checkpoint as checkpoints
-from transforms import storage
+from transforms import keep_on_stop, storage
 from transforms.dup_apply import apply_matches
 from transforms.dup_plan import has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
@@ -76,6 +76,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
         for table in (*TABLES, THUMBS):
             storage.makedirs(storage.join(snapshot, table))
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
+        keep_requests = keep_on_stop.Requests(progress_dir)  # an interrupt has the workers keep open rows
         committed = False
 
         def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
@@ -84,10 +85,11 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                 storage.delete_tree(snapshot)
 
         INTERRUPTS.add_cleanup(abandon)
+        INTERRUPTS.add_saver(keep_requests.keep_everywhere)
         try:
             config = index_config(args, run_id, progress_dir)
             plan = plan_run(files, previous, options_key(config))
-            config, checkpoint, to_read, resumed = _resume(args, config, snapshot, plan)
+            config, checkpoint, to_read, resumed = _resume(args, config, snapshot, plan, keep_requests.path)
             _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
                        f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
                        f"failed before{_resumed_clause(resumed, to_read)}), carrying forward "
@@ -125,20 +127,24 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                 committed = True
             checkpoints.discard(checkpoint)  # its rows are in the live snapshot now
         finally:
+            INTERRUPTS.remove_saver(keep_requests.keep_everywhere)
             INTERRUPTS.remove_cleanup(abandon)
+            keep_requests.close()
             shutil.rmtree(progress_dir, ignore_errors=True)
             if not committed and current_run_id(args.output) != run_id:
                 storage.delete_tree(snapshot)  # never leave half a snapshot behind (nor delete a live one)
     return run
 
 
-def _resume(args, config, snapshot, plan):
+def _resume(args, config, snapshot, plan, keep_socket):
     """The run's checkpoint: clips an interrupted run with these options finished are not read again.
 
     Returns (config, checkpoint, still to read, clips resumed); with --thumbnails the sheets
-    are written into the checkpoint too, where an interruption keeps them.
+    are written into the checkpoint too, where an interruption keeps them. The writers learn
+    where an interrupt asks them for their open files (`keep_socket`, transforms.keep_on_stop).
     """
-    checkpoint = checkpoints.checkpoint_for(args.output, options_key(config))
+    checkpoint = dataclasses.replace(checkpoints.checkpoint_for(args.output, options_key(config)),
+                                     keep_socket=keep_socket)
     if args.thumbnails:
         config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
     to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)

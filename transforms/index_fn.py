@@ -19,6 +19,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from transforms.isolation import IsolatedPool, index_in_process, quiet_ffmpeg
+from transforms.keep_on_stop import ROWS_LOCK
 from transforms.malloc_tuning import keep_heap_warm
 from transforms.thumbnails import write_thumbnail
 
@@ -111,6 +112,12 @@ class IndexClipFn(beam.DoFn):
         self._progress.flush()
 
     def _outputs(self, result):
+        # One clip's rows reach the fused writers whole or not at all before an interrupt
+        # keeps them (transforms.keep_on_stop): the progress count is then what is kept.
+        with ROWS_LOCK:
+            yield from self._clip_outputs(result)
+
+    def _clip_outputs(self, result):
         if isinstance(result, ErrorRecord):
             Metrics.counter(NAMESPACE, f"errors_{result.error_kind}").inc()
             self._progress.add(None)
