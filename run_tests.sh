@@ -27,7 +27,7 @@ if [ -n "$RESOLUTION" ]; then
   rm -rf "$VENV"
   "${PYTHON:-python3}" -m venv "$VENV"
   echo "resolving setup.py's ranges with --resolution $RESOLUTION into $VENV" >&2
-  "$UV" pip install -q --python "$VENV/bin/python" --resolution "$RESOLUTION" -e ".[query,test]" pip setuptools wheel
+  "$UV" pip install -q --python "$VENV/bin/python" --resolution "$RESOLUTION" -e ".[query,test]" "pip>=24" "setuptools>=70.1" "wheel>=0.43"
   "$VENV/bin/python" -m pip freeze --exclude-editable | grep -iE '^(apache-beam|av|opencv-python-headless|pyarrow|numpy|google-cloud-storage|duckdb|pytest)==' >&2
   export PATH="$VENV/bin:$PATH" CLIPINDEX_RESOLUTION="$RESOLUTION"
 else

@@ -28,11 +28,11 @@ setup(
     # Every subpackage (transforms/clip/mp4, ...): remote workers install this list.
     packages=find_packages(include=["pipeline", "pipeline.*", "transforms", "transforms.*", "schemas", "schemas.*"]),
     install_requires=[
-        "apache-beam[gcp]>=2.60,<3",
-        "av>=14,<19",
-        "opencv-python-headless>=4.8,<6",
-        "pyarrow>=14,<26",
-        "numpy>=1.24,<3",
+        "apache-beam[gcp]>=2.61,<3",
+        "av>=17.1,<19",
+        "opencv-python-headless>=4.10.0.84,<6",
+        "pyarrow>=16,<26",
+        "numpy>=2.0,<3",
         "google-cloud-storage>=2.10,<4",
     ],
     extras_require={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from typing import Optional
 
 import apache_beam as beam
@@ -24,16 +26,30 @@ class DryRunOnly(Exception):
     """Dataflow's --dry_run: the job was translated (and --setup_file packaged), not run."""
 
 
+# Run by `sh -c`, as Beam runs its own command for SDK worker processes.
+SDK_WORKER_COMMAND = f"exec {shlex.quote(sys.executable)} -m pipeline.sdk_worker"
+
+
 def local_runner():
-    """Beam's FnApiRunner, named explicitly.
+    """Beam's FnApiRunner, named explicitly, with SDK worker processes that ignore Ctrl-C.
 
     The plain DirectRunner of Beam 2.77 first tries to download the Prism
     runner for batch pipelines (no time-out), which hangs offline; the
     FnApiRunner is what it falls back to anyway.
     """
+    from apache_beam.portability import python_urns
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-    return FnApiRunner()
+    class LocalRunner(FnApiRunner):
+        def run_via_runner_api(self, pipeline_proto, options):
+            # --direct_running_mode=multi_processing names Beam's own worker command here;
+            # pipeline.sdk_worker is that command with SIGINT and SIGTERM blocked.
+            for environment in pipeline_proto.components.environments.values():
+                if environment.urn == python_urns.SUBPROCESS_SDK:
+                    environment.payload = SDK_WORKER_COMMAND.encode("utf-8")
+            return super().run_via_runner_api(pipeline_proto, options)
+
+    return LocalRunner()
 
 
 def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,

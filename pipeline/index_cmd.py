@@ -22,6 +22,7 @@ from pipeline.unattended import guard_removals, refresh_thresholds
 from schemas import SCHEMA_VERSION
 from transforms.storage import checkpoints
 from transforms.storage import fs as storage
+from transforms.storage import keep_on_stop
 from transforms.neardup.apply import apply_matches
 from transforms.neardup.plan import MatchPlan, has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
@@ -97,6 +98,7 @@ def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, l
     """Plan, read, finish and commit the new snapshot; it is deleted unless committed."""
     for table in (*TABLES, THUMBS):
         storage.makedirs(storage.join(night.snapshot, table))
+    keep_requests = keep_on_stop.Requests(night.progress_dir)  # an interrupt has the workers keep open rows
     committed = False
 
     def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
@@ -105,8 +107,9 @@ def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, l
             storage.delete_tree(night.snapshot)
 
     INTERRUPTS.add_cleanup(abandon)
+    INTERRUPTS.add_saver(keep_requests.keep_everywhere)
     try:
-        _plan(args, night)
+        _plan(args, night, keep_requests.path)
         _read(args, beam_args, night)
         run = _finish(args, night, lease)
         with INTERRUPTS.committing():
@@ -116,18 +119,21 @@ def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, l
         checkpoints.discard(night.checkpoint)  # its rows are in the live snapshot now
         return run
     finally:
+        INTERRUPTS.remove_saver(keep_requests.keep_everywhere)
         INTERRUPTS.remove_cleanup(abandon)
+        keep_requests.close()
         shutil.rmtree(night.progress_dir, ignore_errors=True)
         if not committed and current_run_id(args.output) != night.run_id:
             storage.delete_tree(night.snapshot)  # never leave half a snapshot behind (nor delete a live one)
 
 
-def _plan(args: argparse.Namespace, night: _Night) -> None:
+def _plan(args: argparse.Namespace, night: _Night, keep_socket: str) -> None:
     """What to read, what the checkpoint already holds, what near-duplicate matching compares."""
     files = night.selection.files
     config = index_config(args, night.run_id, night.progress_dir)
     plan = plan_run(files, night.previous, options_key(config))
-    night.config, night.checkpoint, night.to_read, night.resumed = _resume(args, config, night.snapshot, plan)
+    resumed = _resume(args, config, night.snapshot, plan, keep_socket)
+    night.config, night.checkpoint, night.to_read, night.resumed = resumed
     night.plan = plan
     _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
                f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
@@ -174,13 +180,15 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     return run
 
 
-def _resume(args, config, snapshot, plan):
+def _resume(args, config, snapshot, plan, keep_socket):
     """The run's checkpoint: clips an interrupted run with these options finished are not read again.
 
     Returns (config, checkpoint, still to read, clips resumed); with --thumbnails the sheets
-    are written into the checkpoint too, where an interruption keeps them.
+    are written into the checkpoint too, where an interruption keeps them. The writers learn
+    where an interrupt asks them for their open files (`keep_socket`, transforms.storage.keep_on_stop).
     """
-    checkpoint = checkpoints.checkpoint_for(args.output, options_key(config))
+    checkpoint = dataclasses.replace(checkpoints.checkpoint_for(args.output, options_key(config)),
+                                     keep_socket=keep_socket)
     if args.thumbnails:
         config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
     to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)

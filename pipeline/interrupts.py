@@ -6,15 +6,19 @@ KeyboardInterrupt traceback, ~70 interleaved lines. Now:
 
 - the isolated readers start with SIGINT and SIGTERM blocked (transforms.isolation.prestart),
   and on the local runner the launcher's main thread blocks them too before any
-  thread or process starts, so Beam's threads and SDK worker processes inherit the
-  mask (it survives fork and exec). None of them ever sees the signal.
+  thread or process starts, so Beam's threads inherit the mask (it survives fork
+  and exec). Beam starts SDK worker processes through `sh -c`, which clears it:
+  they block the signals again first thing (pipeline.sdk_worker). None of them
+  ever sees the signal.
   (With --runner the job server's own processes keep their signals: Beam stops
   them with SIGINT.)
 - one watcher thread, the only one with the signals unblocked, is woken through
-  Python's wakeup fd, prints one line, kills the whole process tree (SIGKILL:
-  silent), runs the clean-ups the run registered (its unfinished snapshot, the
-  progress folder, the lock) and ends the process with os._exit(128 + signal).
-  What finished before is in the run's checkpoint (transforms.storage.checkpoints).
+  Python's wakeup fd. It first runs the savers the run registered (the workers
+  close their open Parquet files into the run's checkpoint, transforms.storage.keep_on_stop),
+  prints one line, kills the whole process tree (SIGKILL: silent), runs the
+  clean-ups the run registered (its unfinished snapshot, the progress folder, the
+  lock) and ends the process with os._exit(128 + signal). What finished before is
+  in the checkpoint (transforms.storage.checkpoints), and the line counts it.
 - a commit in progress finishes first; after it the run is live and only the
   tidying up is cut short.
 """
@@ -78,6 +82,7 @@ class Interrupts:
 
     def __init__(self) -> None:
         self._cleanups: list[Callable[[], None]] = []
+        self._savers: list[Callable[[], None]] = []
         self._status: Callable[[], str] = _before_any_clip
         self._commit = threading.Lock()
         self._committed = False
@@ -111,6 +116,7 @@ class Interrupts:
         self._thread.join(timeout=5)
         os.close(self._wake_fd)
         self._cleanups.clear()
+        self._savers.clear()
         self._committed = False
         self._status = _before_any_clip
 
@@ -129,6 +135,13 @@ class Interrupts:
 
     def remove_cleanup(self, action: Callable[[], None]) -> None:
         self._cleanups.remove(action)
+
+    def add_saver(self, action: Callable[[], None]) -> None:
+        """Run `action` on an interrupt before a commit, ahead of the line and the kill: it keeps work."""
+        self._savers.append(action)
+
+    def remove_saver(self, action: Callable[[], None]) -> None:
+        self._savers.remove(action)
 
     def set_status(self, status: Callable[[], str]) -> None:
         """What the interrupt line says after 'interrupted ': e.g. 'after 12 of 40 clips; ...'."""
@@ -156,6 +169,9 @@ class Interrupts:
             if self._committed:
                 line = "after the commit: the run is live; tidying up was cut short"
             else:
+                for action in self._savers:
+                    with contextlib.suppress(Exception):
+                        action()
                 try:
                     line = self._status()
                 except Exception as exc:  # the line must still be printed

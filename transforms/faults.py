@@ -15,7 +15,9 @@ happen on purpose, at a named point, without FUSE or root tricks:
 - `CLIPINDEX_TEST_CRASH_ON=TEXT` / `CLIPINDEX_TEST_HANG_ON=TEXT`: a reader that opens an input
   whose uri contains TEXT dies of SIGSEGV / sleeps an hour (crash isolation and time-outs);
 - `CLIPINDEX_TEST_HOSTNAME=NAME`: the host name the run lock records (where `unshare --uts`
-  is not allowed).
+  is not allowed);
+- `CLIPINDEX_CHECKPOINT_EVERY_S=S`: close checkpoint files every S seconds instead of 120
+  (0: after every clip), so a test can kill a run that kept something.
 
 Children (isolated readers, Beam workers) inherit the environment, so a hook set
 before a run reaches every process of it.
@@ -39,6 +41,7 @@ WAIT_AT_ENV = "CLIPINDEX_TEST_WAIT_AT"
 CRASH_ON_ENV = "CLIPINDEX_TEST_CRASH_ON"
 HANG_ON_ENV = "CLIPINDEX_TEST_HANG_ON"
 HOSTNAME_ENV = "CLIPINDEX_TEST_HOSTNAME"
+ROLL_ENV = "CLIPINDEX_CHECKPOINT_EVERY_S"
 WAIT_LIMIT_S = 300.0
 HANG_S = 3600.0
 
@@ -92,3 +95,8 @@ def reader_fault() -> Optional[Callable[[str], None]]:
 def host_name() -> str:
     """This host's name as the run lock records it (a test may name another host)."""
     return os.environ.get(HOSTNAME_ENV) or socket.gethostname()
+
+
+def checkpoint_roll_s(default_s: float) -> float:
+    """How often checkpoint files are closed (read once per run, in the launcher)."""
+    return float(os.environ.get(ROLL_ENV, default_s))

@@ -23,6 +23,7 @@ from transforms.isolation.child import index_in_process, quiet_ffmpeg
 from transforms.isolation.pool import IsolatedPool
 from transforms.isolation.malloc_tuning import keep_heap_warm
 from transforms.clip.qa.contact_sheet import write_thumbnail
+from transforms.storage.keep_on_stop import ROWS_LOCK
 
 FRAMES_TAG = "frames"
 SAMPLES_TAG = "samples"
@@ -114,6 +115,12 @@ class IndexClipFn(beam.DoFn):
         self._progress.flush()
 
     def _outputs(self, result):
+        # One clip's rows reach the fused writers whole or not at all before an interrupt
+        # keeps them (transforms.storage.keep_on_stop): the progress count is then what is kept.
+        with ROWS_LOCK:
+            yield from self._clip_outputs(result)
+
+    def _clip_outputs(self, result):
         if isinstance(result, ErrorRecord):
             Metrics.counter(NAMESPACE, f"errors_{result.error_kind}").inc()
             self._progress.add(None)

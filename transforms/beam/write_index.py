@@ -15,7 +15,8 @@ renamed into place after a GroupByKey, so a retried bundle leaves no visible
 file (readers skip hidden names). Files go through transforms.storage.fs, so the
 same writer serves local folders and gs:// prefixes. With a checkpoint, every
 closed file is also linked there, and files are closed at least every
-`roll_every_s`, so an interrupted run keeps what it finished (transforms.storage.checkpoints).
+`roll_every_s`, so a killed run keeps what it finished (transforms.storage.checkpoints);
+on Ctrl-C or SIGTERM the open files are closed into it first (transforms.storage.keep_on_stop).
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ from schemas import (
     errors_to_table,
     parquet_options,
 )
-from transforms.storage.gcs import use_emulator_credentials
 from transforms.storage import fs as storage
+from transforms.storage import keep_on_stop
 from transforms.storage.checkpoints import Checkpoint
+from transforms.storage.gcs import use_emulator_credentials
+from transforms.storage.keep_on_stop import ROWS_LOCK
 from transforms.storage.snapshots import TABLES
 
 FRAME_ROWS_PER_TABLE = 256 * 1024  # one Parquet row group of frames at most this big
@@ -86,12 +89,19 @@ class WriteParquetShardsFn(beam.DoFn):
         # thread while the DoFn's caller goes on (pyarrow releases the GIL): the IndexClip
         # loop fused before it keeps the isolated readers fed instead of stalling.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="parquet")
-        self._in_progress: Optional[concurrent.futures.Future] = None
+        self._reset_bundle()  # an interrupt may ask to keep rows before the first bundle starts
+        if self._checkpoint is not None:
+            keep_on_stop.register(self, self._checkpoint.keep_socket)
 
     def teardown(self) -> None:
+        keep_on_stop.unregister(self)
         self._executor.shutdown(wait=True)
 
     def start_bundle(self) -> None:
+        with ROWS_LOCK:
+            self._reset_bundle()
+
+    def _reset_bundle(self) -> None:
         self._in_progress = None
         self._pending: list = []
         self._pending_rows = 0
@@ -103,16 +113,22 @@ class WriteParquetShardsFn(beam.DoFn):
         self._first_row_at: Optional[float] = None
 
     def process(self, element):
-        self._pending.append(element)
-        self._pending_rows += self._element_rows(element) if self._element_rows else 1
-        if self._pending_rows >= self._rows_per_group:
-            self._flush()
-        if self._checkpoint is not None:
-            self._roll_for_checkpoint()
+        with ROWS_LOCK:
+            self._pending.append(element)
+            self._pending_rows += self._element_rows(element) if self._element_rows else 1
+            if self._pending_rows >= self._rows_per_group:
+                self._flush()
+            if self._checkpoint is not None:
+                self._roll_for_checkpoint()
         return ()
 
+    def keep_open_rows(self) -> None:
+        """On an interrupt, with ROWS_LOCK taken for good: close the open file into the checkpoint."""
+        self._flush()
+        self._close_file()
+
     def _roll_for_checkpoint(self) -> None:
-        """Close the file once its first row is `roll_every_s` old, so an interruption keeps it."""
+        """Close the file once its first row is `roll_every_s` old, so a SIGKILL or a crash keeps it."""
         now = time.monotonic()
         if self._first_row_at is None:
             self._first_row_at = now
@@ -153,11 +169,12 @@ class WriteParquetShardsFn(beam.DoFn):
         self._first_row_at = None
 
     def finish_bundle(self):
-        self._flush()
-        self._close_file()
-        for path in self._written:
+        with ROWS_LOCK:
+            self._flush()
+            self._close_file()
+            written, self._written = self._written, []
+        for path in written:
             yield GlobalWindows.windowed_value(path)
-        self._written = []
 
 
 def _commit_files(paths, table_dirs: list[str]) -> list[str]:

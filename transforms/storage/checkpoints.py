@@ -6,9 +6,11 @@ every Parquet file it closes into
 
     DIR/checkpoint/<key>/{clips,frames,samples}/*.parquet   (and thumbs/ with --thumbnails)
 
-where <key> is a hash of the options that shape rows, and it closes its files at
-least every `roll_every_s` seconds, so an interruption loses at most that much
-work. The checkpoint is never live: readers of DIR see only committed snapshots.
+where <key> is a hash of the options that shape rows. It closes its files at
+least every `roll_every_s` seconds, so a SIGKILL or a crash loses at most that
+much work; on Ctrl-C or SIGTERM the launcher first has every local worker close
+its open files (transforms.storage.keep_on_stop), so every clip finished is kept. The
+checkpoint is never live: readers of DIR see only committed snapshots.
 
 The next run with the same options (`resume`) keeps each clip whose rows are
 complete there (one clip row, as many frame rows as its frame_count, as many
@@ -34,22 +36,27 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from schemas import CLIPS_SCHEMA, FileInfo
+from transforms.faults import checkpoint_roll_s
 from transforms.storage import fs as storage
 from transforms.storage.readers import is_remote
 from transforms.storage.snapshots import CARRIED_TABLES, same_file
 from transforms.storage.parquet import count_rows, read_table, table_files, write_table
 
 FOLDER = "checkpoint"
-ROLL_EVERY_S = 120.0  # a file open longer than this is closed (and kept) at the next row
-ROLL_ENV = "CLIPINDEX_CHECKPOINT_EVERY_S"  # tests: 0 closes a file after every clip
+# A file open longer than this is closed (and kept) at the next row: what a SIGKILL can cost.
+# Not shorter: every closed file stays in the committed snapshot, and an interrupt keeps
+# the open ones anyway (transforms.storage.keep_on_stop).
+ROLL_EVERY_S = 120.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
-    """Where a run keeps the files it closes, and how often it closes them (shipped to workers)."""
+    """Where a run keeps the files it closes, how often it closes them, and where the launcher
+    asks for the open ones on an interrupt (shipped to workers)."""
 
     folder: str
     roll_every_s: float = ROLL_EVERY_S
+    keep_socket: Optional[str] = None  # transforms.storage.keep_on_stop; None: closed files only
 
     def table_dir(self, table: str) -> str:
         return storage.join(self.folder, table)
@@ -70,7 +77,7 @@ class Checkpoint:
 def checkpoint_for(output_dir: str, options_key: dict) -> Checkpoint:
     """The checkpoint of runs with these options (the launcher reads the test override)."""
     digest = hashlib.sha256(json.dumps(options_key, sort_keys=True).encode()).hexdigest()[:16]
-    return Checkpoint(storage.join(output_dir, FOLDER, digest), float(os.environ.get(ROLL_ENV, ROLL_EVERY_S)))
+    return Checkpoint(storage.join(output_dir, FOLDER, digest), checkpoint_roll_s(ROLL_EVERY_S))
 
 
 def _read(path: str, columns: Optional[list[str]]) -> Optional[pa.Table]:
