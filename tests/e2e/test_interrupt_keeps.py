@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.progress import read_progress
-from tests.conftest import REPO, run_cli
+from tests.support.runs import REPO, run_cli
 from transforms.faults import ROLL_ENV
 
 CLIPS = 60
