@@ -111,10 +111,19 @@ def _print(result: Reconciliation, index_dir: str) -> None:
     count = result.discrepancies.num_rows
     print(f"  discrepancies: {count}")
     for item in result.discrepancies.slice(0, MAX_PRINTED).to_pylist():
-        print(f"    {item['kind']:<17} {item['uri'] or item['clip_id']}  {item['detail']}")
+        print(f"    {item['kind']:<17} {item['uri'] or item['clip_id'] or item['evidence_id']}{_ids(item)}  "
+              f"{item['detail']}")
     if count > MAX_PRINTED:
         print(f"    ... {count - MAX_PRINTED} more in reconcile/discrepancies.parquet")
     print("RECONCILED" if result.reconciled else "NOT RECONCILED")
+
+
+def _ids(item: dict) -> str:
+    """The ids a records clerk looks a row up by: ` [device DEV02, evidence E-1, manifest row 6]`."""
+    parts = [f"{label} {item[key]}" for label, key in (("device", "device_id"), ("evidence", "evidence_id"),
+                                                        ("manifest row", "manifest_row"), ("officer", "officer_id"))
+             if item.get(key) is not None]
+    return f" [{', '.join(parts)}]" if parts else ""
 
 
 def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:

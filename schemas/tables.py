@@ -153,13 +153,15 @@ DISCREPANCY_KINDS = (
 DISCREPANCY_SCHEMA = pa.schema(
     [
         ("kind", pa.string()),
-        ("uri", pa.string()),
-        ("clip_id", pa.string()),
+        ("uri", pa.string()),           # the indexed file; for a row only the manifest has, its uri as given
+        ("clip_id", pa.string()),       # clipindex's id; null when nothing was indexed (missing, ambiguous)
+        ("evidence_id", pa.string()),   # the manifest's clip_id (the export's own id, e.g. Evidence ID)
+        ("manifest_row", pa.int64()),   # the manifest's row (1 = header), when one is involved
+        ("device_id", pa.string()),     # the index's device, else the manifest's
+        ("officer_id", pa.string()),    # the manifest's officer_id
         ("expected_duration_s", pa.float64()),
         ("indexed_duration_s", pa.float64()),
         ("detail", pa.string()),
-        ("manifest_row", pa.int64()),   # the manifest's row (1 = header), when one is involved
-        ("device_id", pa.string()),
     ],
     metadata=_META,
 )

@@ -16,6 +16,16 @@ from transforms.clip.qa.contact_sheet import thumbnail_path
 MAX_ROWS = 500  # per table; the rest are in DIR/reconcile/discrepancies.parquet and --json
 
 
+def path_cell(uri: Optional[str], root: str = "") -> str:
+    """A path shortened to below the archive root, the whole path on hover: long absolute paths
+    otherwise fill the table."""
+    if not uri:
+        return ""
+    prefix = root.rstrip("/") + "/" if root else ""
+    short = uri[len(prefix):] if prefix and uri.startswith(prefix) else uri
+    return f'<span class="path" title="{esc(uri)}">{esc(short)}</span>'
+
+
 def _seconds(value: Optional[float]) -> str:
     return "" if value is None else f"{value:.3f}"
 
@@ -32,16 +42,23 @@ def identity(result) -> str:
             f"readable clips and unreadable files.</p><ul>{lines}</ul>")
 
 
-def discrepancy_table(table: pa.Table, kinds: Optional[tuple[str, ...]] = None) -> str:
+def discrepancy_table(table: pa.Table, kinds: Optional[tuple[str, ...]] = None, root: str = "") -> str:
     if kinds is not None:
         table = table.filter(pc.is_in(table.column("kind"), value_set=pa.array(kinds)))
     shown = table.slice(0, MAX_ROWS).to_pylist()
     rows = "".join(
-        f"<tr><td>{esc(d['kind'])}</td><td>{esc(d['uri'] or d['clip_id'])}</td><td>{esc(d['device_id'])}</td>"
+        f"<tr><td>{esc(d['kind'])}</td><td>{path_cell(d['uri'], root)}"
+        f"{_id_line('clip_id', d['clip_id'])}</td><td class=id>{esc(d['evidence_id'])}</td>"
+        f"<td class=id>{esc(d['device_id'])}</td><td class=id>{esc(d['officer_id'])}</td>"
         f"<td class=n>{esc(d['manifest_row'])}</td><td class=n>{_seconds(d['expected_duration_s'])}</td>"
         f"<td class=n>{_seconds(d['indexed_duration_s'])}</td><td>{esc(d['detail'])}</td></tr>" for d in shown)
-    return ("<table><tr><th>kind</th><th>clip</th><th>device</th><th>manifest row</th><th>expected s</th>"
-            f"<th>indexed s</th><th>detail</th></tr>{rows}</table>" + _more(len(shown), table.num_rows))
+    return ("<table><tr><th>kind</th><th>clip</th><th>evidence id</th><th>device</th><th>officer</th>"
+            "<th>manifest row</th><th>expected s</th><th>indexed s</th><th>detail</th></tr>"
+            f"{rows}</table>" + _more(len(shown), table.num_rows))
+
+
+def _id_line(label: str, value: Optional[str]) -> str:
+    return f'<br><span class="muted id">{label} {esc(value)}</span>' if value else ""
 
 
 def ambiguous(result) -> str:
