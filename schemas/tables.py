@@ -13,8 +13,12 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path), video_stream_count, excerpt_of, excerpt_offset_s
-_META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
+# 2: clips.device_id (--device-from-path), video_stream_count, excerpt_of, excerpt_offset_s
+# 3: clip_id is of the path below the archive root, not of the absolute uri (an index of
+#    schema 2 is migrated without reading: transforms/launcher/rebase.py); discrepancies gain
+#    evidence_id and officer_id, and clip_id there is only ever clipindex's
+SCHEMA_VERSION = "3"
+SCHEMA_META = _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
     [
