@@ -233,7 +233,8 @@ def _summarize(args: argparse.Namespace, night: _Night) -> dict:
     files, plan, config, previous = night.selection.files, night.plan, night.config, night.previous
     selection, started_at, started = night.selection, night.started_at, night.started
     run_id, snapshot, resumed = config.run_id, night.snapshot, night.resumed
-    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed)
+    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed,
+                                 min_samples=config.qa.dup_min_samples)
     changes = plan.changes()
     failing_now = set(summary.pop("error_uris"))
     retried = set(plan.retried)

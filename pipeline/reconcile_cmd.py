@@ -13,7 +13,7 @@ from transforms.reconcile.compare import BASES, Expectations, Reconciliation, re
 from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
 from transforms.storage import fs as storage
 from transforms.storage.snapshots import current_snapshot
-from transforms.reconcile.copies import duplicates_sentence
+from transforms.reconcile.copies import duplicates_sentence, insufficient_sentence
 from transforms.storage.parquet import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
@@ -106,6 +106,12 @@ def _print(result: Reconciliation, index_dir: str) -> None:
         print("  since last run: " + ", ".join(
             f"{name} {changes[name]['count'] if isinstance(changes[name], dict) else len(changes[name])}"
             for name in ("new", "changed", "removed", "newly_failing", "newly_fixed") if name in changes))
+    qa = result.qa or {}
+    if qa.get("sampled_clips"):
+        print(f"  picture  {qa['sampled_clips']} of {qa['clips']} clips checked, {qa['sampled_frames']} pictures "
+              f"sampled (--decode {qa['decode']}); {len(result.qa_top)} with dark, frozen or blurry picture")
+    if qa.get("count"):
+        print("  picture  " + insufficient_sentence(qa))
     for line in result.identity["text"]:
         print(f"  count    {line}")
     count = result.discrepancies.num_rows

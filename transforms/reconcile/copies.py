@@ -101,3 +101,14 @@ def duplicates_sentence(duplicates: int, duplicate_hours: float, included: bool,
     if included:
         return f"{what} included; reconcile's totals exclude them (each footage counted once)"
     return f"totals exclude {what}: copies of another clip's footage are counted once"
+
+
+def insufficient_sentence(insufficient: dict) -> str:
+    """Clips sampled too sparsely to judge (summary and report; '' when none)."""
+    count = insufficient.get("count", 0)
+    if not count:
+        return ""
+    clips = "clip" if count == 1 else "clips"
+    return (f"{count} {clips} had fewer than {insufficient.get('min_samples', 3)} picture samples, too few to "
+            f"judge or to compare with other clips (qa_insufficient_samples; --decode fps:1 would sample "
+            f"{'it' if count == 1 else 'them'} every second)")

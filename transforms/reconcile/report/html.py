@@ -94,6 +94,7 @@ def render_html(result: Reconciliation, history: Sequence[dict] = (), index_dir:
                                     f"<td class=n>{r['indexed_clips']}</td><td class=n>{r['expected_hours']:.3f}</td>"
                                     f"<td class=n>{r['indexed_hours']:.3f}</td></tr>" for r in items)
                           + "</table>")
+    root = (result.run.get("options_key") or {}).get("archive_root") or ""
     verdict = ('<span class="ok">RECONCILED</span>' if result.reconciled
                else '<span class="bad">NOT RECONCILED</span>')
     generated = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -107,10 +108,10 @@ def render_html(result: Reconciliation, history: Sequence[dict] = (), index_dir:
 <h2>Hours per day ({esc(result.settings.get("tz", "UTC"))})</h2>{day_chart}
 <h2>Counts</h2>{sections.identity(result)}
 <h2>Clip durations ({esc(result.settings.get("basis", "video"))})</h2>{histogram(result.durations_s)}
-<h2>Discrepancies ({result.discrepancies.num_rows:,})</h2>{sections.discrepancy_table(result.discrepancies)}
+<h2>Discrepancies ({result.discrepancies.num_rows:,})</h2>{sections.discrepancy_table(result.discrepancies, root=root)}
 <h2>Ambiguous matches</h2>{sections.ambiguous(result)}
 <h2>Duplicates and excerpts</h2>{sections.copy_groups(result)}
-<h2>Picture problems</h2>{sections.picture_problems(result)}
+<h2>Picture problems</h2>{sections.picture_problems(result, root)}
 <h2>Night over night</h2>{_history(history)}
 {breakdown}
 </body></html>

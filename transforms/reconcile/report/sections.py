@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from transforms.storage import fs as storage
 from transforms.reconcile.report.charts import esc
 from transforms.clip.qa.contact_sheet import thumbnail_path
+from transforms.reconcile.copies import insufficient_sentence
 
 MAX_ROWS = 500  # per table; the rest are in DIR/reconcile/discrepancies.parquet and --json
 
@@ -91,14 +92,36 @@ def _sheet(snapshot: str, clip_id: str) -> str:
     return f'<img alt="contact sheet of {esc(clip_id)}" width="384" src="data:image/jpeg;base64,{data}">'
 
 
-def picture_problems(result) -> str:
+def _coverage(qa: dict) -> str:
+    if not qa.get("sampled_clips"):
+        return ""
+    return (f"{qa['sampled_clips']:,} of {qa['clips']:,} clips checked, {qa['sampled_frames']:,} pictures "
+            f"sampled (--decode {esc(qa['decode'])}). ")
+
+
+def _insufficient(qa: dict, root: str) -> str:
+    if not qa.get("count"):
+        return ""
+    rows = "".join(f"<tr><td>{path_cell(c['uri'], root)}{_id_line('clip_id', c['clip_id'])}</td>"
+                   f"<td class=n>{c['samples']}</td><td class=n>{c['duration_s']:.1f}</td></tr>"
+                   for c in qa["insufficient"])
+    return (f"<p class=bad>{esc(insufficient_sentence(qa).capitalize())}.</p><table><tr><th>clip</th>"
+            f"<th>samples</th><th>s</th></tr>{rows}</table>")
+
+
+def picture_problems(result, root: str = "") -> str:
+    qa = result.qa or {}
+    if not qa.get("sampled_clips") and not result.qa_top:
+        return ('<p class="muted">not measured: index with --decode keyframes or fps:N to check for dark, '
+                'frozen or blurry picture</p>')
+    insufficient = _insufficient(qa, root)
     if not result.qa_top:
-        return '<p class="muted">none measured (index with --decode keyframes or fps:N to measure)</p>'
+        return f"<p>{_coverage(qa)}No dark, frozen or blurry picture found.</p>{insufficient}"
     rows = "".join(
-        f"<tr><td>{esc(c['uri'])}<br><span class=muted>{esc(c['clip_id'])}</span></td>"
+        f"<tr><td>{path_cell(c['uri'], root)}{_id_line('clip_id', c['clip_id'])}</td>"
         f"<td class=n>{c['duration_s']:.1f}</td><td class=n>{c['qa_dark_s']:.1f}</td>"
         f"<td class=n>{c['qa_frozen_s']:.1f}</td><td class=n>{c['qa_blurry_s']:.1f}</td>"
         f"<td>{_sheet(result.snapshot, c['clip_id'])}</td></tr>" for c in result.qa_top)
-    return ("<p>Seconds of dark (covered lens), frozen or blurry picture, most first.</p><table><tr>"
-            "<th>clip</th><th>s</th><th>dark s</th><th>frozen s</th><th>blurry s</th><th>contact sheet</th>"
-            f"</tr>{rows}</table>")
+    return (f"<p>{_coverage(qa)}Seconds of dark (covered lens), frozen or blurry picture, most first.</p>"
+            "<table><tr><th>clip</th><th>s</th><th>dark s</th><th>frozen s</th><th>blurry s</th>"
+            f"<th>contact sheet</th></tr>{rows}</table>{insufficient}")
