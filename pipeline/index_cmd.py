@@ -178,7 +178,8 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     # The comparing ran on workers; here only its verdicts are written into the clips rows.
     neardup = night.neardup
     neardup_stats = apply_matches(snapshot, neardup.matches_path if neardup else None,
-                                  kept_relations(neardup, plan))
+                                  kept_relations(neardup, plan), night.run_id)
+    reclassified = neardup_stats.pop("reclassified")
     neardup_stats["query_clips"] = query_count(neardup, plan)
     _test_failure_hook("after_pipeline")
     write_empty_tables(snapshot, night.run_id)  # every table readable, even without rows
@@ -187,6 +188,7 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     run["versions"] = _versions(workers)
     run["broke_stale_lock"] = lease.broke_stale_lock
     run["matching_stats"] = neardup_stats
+    run["changes"]["reclassified"] = {"count": len(reclassified), "clips": reclassified}
     return run
 
 
