@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import Optional
 
-from transforms.manifest.read import ManifestProblem, read_manifest
+from transforms.manifest.read import NAIVE_TIMES, ManifestProblem, read_manifest
 from transforms.manifest.columns import FIELDS, parse_mapping
 from transforms.manifest.times import get_zone
 from transforms.reconcile.compare import BASES, Expectations, Reconciliation, reconcile
@@ -60,10 +62,12 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
                      "'clip_id=Evidence ID,uri=File Name,...', or @FILE (.json or .toml) holding the same; "
                      f"fields: {', '.join(FIELDS)}")
     rec.add_argument("--manifest-tz", type=_zone, metavar="ZONE",
-                     help="time zone of manifest times written without an offset (default: UTC)")
+                     help="time zone of manifest times written without an offset (default: UTC, with a "
+                          "warning)")
     rec.add_argument("--time-tolerance-s", type=_non_negative, default=2.0, metavar="S",
                      help="a clip's recorded_at within this of the manifest's time (plus the unit that "
-                          "time was given to) can match it (default: 2)")
+                          "time was given to) can match it; a matched clip further off is a time_mismatch "
+                          "(default: 2)")
     rec.add_argument("--device-from-path", type=device_pattern, metavar="REGEX",
                      help="read each indexed clip's device from its uri (named group device_id); "
                           "default: what `index --device-from-path` stored")
@@ -143,11 +147,40 @@ def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
     return history
 
 
+def _unwritable(path: Optional[str]) -> Optional[str]:
+    """Why a report file cannot be written (None: it can, or none was asked for)."""
+    if not path:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a folder"
+    if not os.path.isdir(folder):
+        return f"folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"folder {folder} is not writable"
+    return None
+
+
+def _warn_naive_times(manifest, zone) -> None:
+    """Times without an offset are read as UTC when no --manifest-tz is given: say so, since a
+    local export then looks hours off (time_mismatch) and the per-day totals shift."""
+    naive = int(((manifest.schema.metadata or {}) if manifest is not None else {}).get(NAIVE_TIMES, b"0"))
+    if naive and zone is None:
+        print(f"clipindex: warning: {naive} manifest time{'s' if naive > 1 else ''} without a zone offset "
+              "read as UTC; give --manifest-tz ZONE (e.g. America/Chicago) if the export writes local times",
+              file=sys.stderr)
+
+
 def run_reconcile(args: argparse.Namespace) -> int:
     snapshot = current_snapshot(args.index_dir)
     if snapshot is None:
         print(f"clipindex: error: {args.index_dir} holds no committed index run", file=sys.stderr)
         return EXIT_USAGE
+    for flag, path in (("--json", args.json), ("--html", args.html)):
+        problem = _unwritable(path)
+        if problem:  # said before the work, not after it
+            print(f"clipindex: error: {flag} {path}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         mapping = parse_mapping(args.columns)
         if mapping and not args.manifest:
@@ -157,6 +190,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
     except ManifestProblem as problem:
         print(f"clipindex: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    _warn_naive_times(manifest, args.manifest_tz)
     expectations = Expectations(videos=args.expect_videos, hours=args.expect_hours, manifest=manifest,
                                 tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance,
                                 time_tolerance_s=args.time_tolerance_s, basis=args.basis, tz=args.tz,

@@ -152,6 +152,7 @@ DISCREPANCY_KINDS = (
     "ambiguous",      # could match more than one row: the candidates are listed, none is picked
     "excerpt",        # a trimmed copy of another clip (clips.excerpt_of)
     "size_mismatch",  # size differs from the manifest's by more than its rounding
+    "time_mismatch",  # recorded_at differs from the manifest's time by more than --time-tolerance-s
 )
 
 DISCREPANCY_SCHEMA = pa.schema(

@@ -137,7 +137,7 @@ def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
     found = find_copies(index.clips, listed >= 0)
     basis_s = basis_seconds(index.clips, expectations.basis)
     ctx = discrepancies.Context(index=index, copies=found, basis_s=basis_s, tolerance_s=expectations.tolerance_s,
-                                manifest=manifest, matches=matches)
+                                time_tolerance_s=expectations.time_tolerance_s, manifest=manifest, matches=matches)
     parts = [discrepancies.unreadable(ctx), discrepancies.copies(ctx)]
     expected_side = indexed_side = counted = None
     if matches is not None:

@@ -23,7 +23,7 @@ from transforms.reconcile.match_rows import Matches
 from transforms.reconcile.index_side import IndexSide
 
 ORDER = ("unreadable", "missing", "ambiguous", "unexpected", "duplicate", "excerpt", "truncated",
-         "hash_mismatch", "size_mismatch", "duration_mismatch")
+         "hash_mismatch", "size_mismatch", "duration_mismatch", "time_mismatch")
 
 
 @dataclasses.dataclass
@@ -32,6 +32,7 @@ class Context:
     copies: Copies
     basis_s: np.ndarray              # per clip: the duration compared (video or container)
     tolerance_s: float
+    time_tolerance_s: float = 2.0    # recorded_at vs the manifest's time (plus its unit)
     manifest: Optional[pa.Table] = None
     matches: Optional[Matches] = None
 
