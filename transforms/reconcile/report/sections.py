@@ -47,37 +47,48 @@ def discrepancy_table(table: pa.Table, kinds: Optional[tuple[str, ...]] = None, 
     if kinds is not None:
         table = table.filter(pc.is_in(table.column("kind"), value_set=pa.array(kinds)))
     shown = table.slice(0, MAX_ROWS).to_pylist()
+    # The detail gets a line of its own under its row: beside eight columns of ids it is squeezed
+    # to a sliver at 800 px.
     rows = "".join(
-        f"<tr><td>{esc(d['kind'])}</td><td>{path_cell(d['uri'], root)}"
-        f"{_id_line('clip_id', d['clip_id'])}</td><td class=id>{esc(d['evidence_id'])}</td>"
-        f"<td class=id>{esc(d['device_id'])}</td><td class=id>{esc(d['officer_id'])}</td>"
+        f"<tr class=main><td>{esc(d['kind'])}</td><td>{path_cell(d['uri'], root)}"
+        f"{_id_line('clip_id', d['clip_id'])}</td><td><span class=id>{esc(d['evidence_id'])}</span>"
+        f"{_id_line('officer', d['officer_id'])}</td><td class=id>{esc(d['device_id'])}</td>"
         f"<td class=n>{esc(d['manifest_row'])}</td><td class=n>{_seconds(d['expected_duration_s'])}</td>"
-        f"<td class=n>{_seconds(d['indexed_duration_s'])}</td><td>{esc(d['detail'])}</td></tr>" for d in shown)
-    return ("<table><tr><th>kind</th><th>clip</th><th>evidence id</th><th>device</th><th>officer</th>"
-            "<th>manifest row</th><th>expected s</th><th>indexed s</th><th>detail</th></tr>"
+        f"<td class=n>{_seconds(d['indexed_duration_s'])}</td></tr>"
+        f"<tr class=more><td></td><td colspan=6 class=detail>{_detail(d['detail'], root)}</td></tr>"
+        for d in shown)
+    return ("<table class=discrepancies><tr><th>kind</th><th>clip</th><th>evidence id</th><th>device</th>"
+            "<th>manifest row</th><th>expected s</th><th>indexed s</th></tr>"
             f"{rows}</table>" + _more(len(shown), table.num_rows))
+
+
+def _detail(text: Optional[str], root: str) -> str:
+    """The detail with paths below the archive root shortened, as in the clip column."""
+    text = text or ""
+    return esc(text.replace(root.rstrip("/") + "/", "") if root else text)
 
 
 def _id_line(label: str, value: Optional[str]) -> str:
     return f'<br><span class="muted id">{label} {esc(value)}</span>' if value else ""
 
 
-def ambiguous(result) -> str:
+def ambiguous(result, root: str = "") -> str:
     table = result.discrepancies.filter(pc.equal(result.discrepancies.column("kind"), "ambiguous"))
     if not table.num_rows:
         return '<p class="muted">none: every match was one to one</p>'
     return ("<p>These manifest rows could be more than one index row; none was picked. Give the export's "
             "device and time columns (<code>--columns</code>, <code>--device-from-path</code>) to tell "
-            "them apart.</p>" + discrepancy_table(table))
+            "them apart.</p>" + discrepancy_table(table, root=root))
 
 
-def copy_groups(result) -> str:
+def copy_groups(result, root: str = "") -> str:
     if not result.copy_groups:
         return '<p class="muted">none</p>'
     rows = []
     for group in result.copy_groups:
-        copies = "<br>".join(f"{esc(c['kind'])} ({esc(c['evidence'])}): {esc(c['uri'])}" for c in group["copies"])
-        rows.append(f"<tr><td>{esc(group['original']['uri'])}</td><td>{copies}</td></tr>")
+        copies = "<br>".join(f"{esc(c['kind'])} ({esc(c['evidence'])}): {path_cell(c['uri'], root)}"
+                             for c in group["copies"])
+        rows.append(f"<tr><td>{path_cell(group['original']['uri'], root)}</td><td>{copies}</td></tr>")
     return ("<p>Counted once, in the original; copies never add to the totals.</p>"
             "<table><tr><th>original</th><th>copies</th></tr>" + "".join(rows) + "</table>")
 
