@@ -167,10 +167,11 @@ def _cmd_index(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _summary_notes(run: dict) -> str:
     """What the totals leave out and why: skipped files, and duplicates reconcile will not count."""
     from transforms.launcher.selection import describe_counts
-    from transforms.reconcile.copies import duplicates_sentence
+    from transforms.reconcile.copies import duplicates_sentence, insufficient_sentence
 
     notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], True,
-                                                         run.get("excerpts", 0), run.get("excerpt_hours", 0.0))]
+                                                         run.get("excerpts", 0), run.get("excerpt_hours", 0.0)),
+             insufficient_sentence(run.get("qa_insufficient_samples") or {})]
     return "".join(f"; {note}" for note in notes if note)
 
 

@@ -27,6 +27,7 @@ from transforms.neardup.apply import apply_matches
 from transforms.neardup.plan import MatchPlan, has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
 from transforms.launcher.incremental import carry_forward, plan_run
+from transforms.launcher.rebase import drop_rebased, rebase_if_moved
 from transforms.storage.output_dir import check_index_folder, make_output
 from transforms.storage.lock.lease import RunLease
 from transforms.launcher.selection import Selection
@@ -74,6 +75,8 @@ class _Night:
     to_read: list = dataclasses.field(default_factory=list)  # after what the checkpoint kept
     resumed: int = 0                     # clips kept from an interrupted run's checkpoint
     neardup: Optional[MatchPlan] = None  # what the near-duplicate stage compares
+    base: Optional[str] = None           # what rows are planned and carried from: previous, or its rebased copy
+    rebased: Optional[dict] = None       # the archive moved (or old ids): launcher.rebase
 
 
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
@@ -131,19 +134,25 @@ def _plan(args: argparse.Namespace, night: _Night, keep_socket: str) -> None:
     """What to read, what the checkpoint already holds, what near-duplicate matching compares."""
     files = night.selection.files
     config = index_config(args, night.run_id, night.progress_dir)
-    plan = plan_run(files, night.previous, options_key(config))
+    night.base, night.rebased = rebase_if_moved(night.previous, night.snapshot, config.archive_root)
+    if night.rebased:
+        _say(args, f"archive root {night.rebased['from']} -> {night.rebased['to']}: the last run's rows rebased"
+                   f"{' (clip ids migrated)' if night.rebased['clip_ids_rewritten'] else ''}, not read again")
+    plan = plan_run(files, night.base, options_key(config))
     resumed = _resume(args, config, night.snapshot, plan, keep_socket)
     night.config, night.checkpoint, night.to_read, night.resumed = resumed
     night.plan = plan
+    if plan.key_changes:
+        _say(args, f"reading every input again: {plan.full_reason}")
     _say(args, f"{len(files)} inputs matched; reading {len(plan.to_read)} "
                f"({len(plan.new)} new, {len(plan.changed)} changed, {len(plan.retried)} "
-               f"failed before{_resumed_clause(night.resumed, night.to_read)}), carrying forward "
+               f"failed before{_reread_clause(plan)}{_resumed_clause(night.resumed, night.to_read)}), carrying forward "
                f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(night.selection)}")
     guard_removals(args, plan)
     # Clips resumed from a checkpoint are not read again, but they are new to the archive:
     # their stored samples (linked into the snapshot by _resume) are queries like this run's.
     resumed_samples = table_files(storage.join(night.snapshot, "samples")) if night.resumed else ()
-    night.neardup = plan_matching(night.snapshot, night.previous, plan, night.config, resumed_samples)
+    night.neardup = plan_matching(night.snapshot, night.base, plan, night.config, resumed_samples)
 
 
 def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None:
@@ -161,14 +170,16 @@ def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None
 def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     """Carry unchanged rows forward, apply the verdicts, and summarize the snapshot."""
     plan, config, snapshot = night.plan, night.config, night.snapshot
-    if night.previous is not None:
-        carry_forward(night.previous, snapshot, plan.carry_clip_ids, night.run_id)
-        refresh_thresholds(night.previous, snapshot, plan, config, qa_thresholds(config))
+    if night.base is not None:
+        carry_forward(night.base, snapshot, plan.carry_clip_ids, night.run_id)
+        refresh_thresholds(night.base, snapshot, plan, config, qa_thresholds(config))
+    drop_rebased(snapshot)
     checkpoints.collect_thumbnails(night.checkpoint, snapshot)
     # The comparing ran on workers; here only its verdicts are written into the clips rows.
     neardup = night.neardup
     neardup_stats = apply_matches(snapshot, neardup.matches_path if neardup else None,
-                                  kept_relations(neardup, plan))
+                                  kept_relations(neardup, plan), night.run_id)
+    reclassified = neardup_stats.pop("reclassified")
     neardup_stats["query_clips"] = query_count(neardup, plan)
     _test_failure_hook("after_pipeline")
     write_empty_tables(snapshot, night.run_id)  # every table readable, even without rows
@@ -177,6 +188,7 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     run["versions"] = _versions(workers)
     run["broke_stale_lock"] = lease.broke_stale_lock
     run["matching_stats"] = neardup_stats
+    run["changes"]["reclassified"] = {"count": len(reclassified), "clips": reclassified}
     return run
 
 
@@ -194,6 +206,10 @@ def _resume(args, config, snapshot, plan, keep_socket):
     to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
     INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
     return config, checkpoint, to_read, resumed
+
+
+def _reread_clause(plan) -> str:
+    return f", {len(plan.reread)} unchanged read again" if plan.reread else ""
 
 
 def _resumed_clause(resumed: int, to_read: list) -> str:
@@ -219,7 +235,8 @@ def _summarize(args: argparse.Namespace, night: _Night) -> dict:
     files, plan, config, previous = night.selection.files, night.plan, night.config, night.previous
     selection, started_at, started = night.selection, night.started_at, night.started
     run_id, snapshot, resumed = config.run_id, night.snapshot, night.resumed
-    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed)
+    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed,
+                                 min_samples=config.qa.dup_min_samples)
     changes = plan.changes()
     failing_now = set(summary.pop("error_uris"))
     retried = set(plan.retried)
@@ -243,7 +260,7 @@ def _summarize(args: argparse.Namespace, night: _Night) -> dict:
         **selection.counts(),
         "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
         "matching": matching_key(config.qa) if config.decode != "none" else None,
-        "changes": changes,
+        "changes": {**changes, "archive_moved": night.rebased},
     }
 
     return run

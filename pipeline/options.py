@@ -143,6 +143,11 @@ def _add_selection_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--manifest-root", metavar="DIR",
                        help="resolve the manifest's relative uris from DIR (default: the "
                             "manifest's own folder)")
+    group.add_argument("--archive-root", metavar="DIR",
+                       help="clip ids are made from each path below DIR, so the archive may be "
+                            "remounted or moved and keep its ids (default: the deepest folder holding "
+                            "every --input pattern, or the --manifest-root / the manifest's folder); "
+                            "see docs/fields.md#clip_id")
 
 
 def _add_qa_arguments(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +195,18 @@ def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[s
                        children=children, run_id=run_id,
                        progress_dir=progress_dir, qa=qa_options(args), thumbnails=args.thumbnails,
                        thumbs_dir=thumbs_dir if args.thumbnails else None,
-                       device_from_path=args.device_from_path)
+                       device_from_path=args.device_from_path, archive_root=archive_root(args))
+
+
+def archive_root(args: argparse.Namespace) -> Optional[str]:
+    """--archive-root, else the default of transforms.storage.archive_root."""
+    from transforms.storage.archive_root import default_archive_root, manifest_archive_root, normalize_root
+
+    if getattr(args, "archive_root", None):
+        return normalize_root(args.archive_root)
+    if getattr(args, "manifest", None):
+        return manifest_archive_root(args.manifest, args.manifest_root)
+    return default_archive_root(args.input)
 
 
 def options_key(config: IndexConfig) -> dict:
@@ -213,6 +229,8 @@ def options_key(config: IndexConfig) -> dict:
         key["thumbnails"] = config.thumbnails
     if config.device_from_path:  # shapes clips.device_id
         key["device_from_path"] = config.device_from_path
+    # Shapes clip_id; a change is a move (the stored uris and ids are rebased), not a re-read.
+    key["archive_root"] = config.archive_root
     return key
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import Optional
 
-from transforms.manifest.read import ManifestProblem, read_manifest
+from transforms.manifest.read import NAIVE_TIMES, ManifestProblem, read_manifest
 from transforms.manifest.columns import FIELDS, parse_mapping
 from transforms.manifest.times import get_zone
 from transforms.reconcile.compare import BASES, Expectations, Reconciliation, reconcile
 from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
 from transforms.storage import fs as storage
 from transforms.storage.snapshots import current_snapshot
-from transforms.reconcile.copies import duplicates_sentence
+from transforms.reconcile.copies import duplicates_sentence, insufficient_sentence
 from transforms.storage.parquet import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
@@ -60,10 +62,12 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
                      "'clip_id=Evidence ID,uri=File Name,...', or @FILE (.json or .toml) holding the same; "
                      f"fields: {', '.join(FIELDS)}")
     rec.add_argument("--manifest-tz", type=_zone, metavar="ZONE",
-                     help="time zone of manifest times written without an offset (default: UTC)")
+                     help="time zone of manifest times written without an offset (default: UTC, with a "
+                          "warning)")
     rec.add_argument("--time-tolerance-s", type=_non_negative, default=2.0, metavar="S",
                      help="a clip's recorded_at within this of the manifest's time (plus the unit that "
-                          "time was given to) can match it (default: 2)")
+                          "time was given to) can match it; a matched clip further off is a time_mismatch "
+                          "(default: 2)")
     rec.add_argument("--device-from-path", type=device_pattern, metavar="REGEX",
                      help="read each indexed clip's device from its uri (named group device_id); "
                           "default: what `index --device-from-path` stored")
@@ -106,15 +110,30 @@ def _print(result: Reconciliation, index_dir: str) -> None:
         print("  since last run: " + ", ".join(
             f"{name} {changes[name]['count'] if isinstance(changes[name], dict) else len(changes[name])}"
             for name in ("new", "changed", "removed", "newly_failing", "newly_fixed") if name in changes))
+    qa = result.qa or {}
+    if qa.get("sampled_clips"):
+        print(f"  picture  {qa['sampled_clips']} of {qa['clips']} clips checked, {qa['sampled_frames']} pictures "
+              f"sampled (--decode {qa['decode']}); {len(result.qa_top)} with dark, frozen or blurry picture")
+    if qa.get("count"):
+        print("  picture  " + insufficient_sentence(qa))
     for line in result.identity["text"]:
         print(f"  count    {line}")
     count = result.discrepancies.num_rows
     print(f"  discrepancies: {count}")
     for item in result.discrepancies.slice(0, MAX_PRINTED).to_pylist():
-        print(f"    {item['kind']:<17} {item['uri'] or item['clip_id']}  {item['detail']}")
+        print(f"    {item['kind']:<17} {item['uri'] or item['clip_id'] or item['evidence_id']}{_ids(item)}  "
+              f"{item['detail']}")
     if count > MAX_PRINTED:
         print(f"    ... {count - MAX_PRINTED} more in reconcile/discrepancies.parquet")
     print("RECONCILED" if result.reconciled else "NOT RECONCILED")
+
+
+def _ids(item: dict) -> str:
+    """The ids a records clerk looks a row up by: ` [device DEV02, evidence E-1, manifest row 6]`."""
+    parts = [f"{label} {item[key]}" for label, key in (("device", "device_id"), ("evidence", "evidence_id"),
+                                                        ("manifest row", "manifest_row"), ("officer", "officer_id"))
+             if item.get(key) is not None]
+    return f" [{', '.join(parts)}]" if parts else ""
 
 
 def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
@@ -128,11 +147,40 @@ def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
     return history
 
 
+def _unwritable(path: Optional[str]) -> Optional[str]:
+    """Why a report file cannot be written (None: it can, or none was asked for)."""
+    if not path:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return "is a folder"
+    if not os.path.isdir(folder):
+        return f"folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"folder {folder} is not writable"
+    return None
+
+
+def _warn_naive_times(manifest, zone) -> None:
+    """Times without an offset are read as UTC when no --manifest-tz is given: say so, since a
+    local export then looks hours off (time_mismatch) and the per-day totals shift."""
+    naive = int(((manifest.schema.metadata or {}) if manifest is not None else {}).get(NAIVE_TIMES, b"0"))
+    if naive and zone is None:
+        print(f"clipindex: warning: {naive} manifest time{'s' if naive > 1 else ''} without a zone offset "
+              "read as UTC; give --manifest-tz ZONE (e.g. America/Chicago) if the export writes local times",
+              file=sys.stderr)
+
+
 def run_reconcile(args: argparse.Namespace) -> int:
     snapshot = current_snapshot(args.index_dir)
     if snapshot is None:
         print(f"clipindex: error: {args.index_dir} holds no committed index run", file=sys.stderr)
         return EXIT_USAGE
+    for flag, path in (("--json", args.json), ("--html", args.html)):
+        problem = _unwritable(path)
+        if problem:  # said before the work, not after it
+            print(f"clipindex: error: {flag} {path}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         mapping = parse_mapping(args.columns)
         if mapping and not args.manifest:
@@ -142,6 +190,7 @@ def run_reconcile(args: argparse.Namespace) -> int:
     except ManifestProblem as problem:
         print(f"clipindex: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    _warn_naive_times(manifest, args.manifest_tz)
     expectations = Expectations(videos=args.expect_videos, hours=args.expect_hours, manifest=manifest,
                                 tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance,
                                 time_tolerance_s=args.time_tolerance_s, basis=args.basis, tz=args.tz,

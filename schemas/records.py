@@ -80,6 +80,7 @@ class IndexConfig:
     thumbnails: bool = False         # write a JPEG contact sheet per clip (with --decode)
     thumbs_dir: Optional[str] = None  # where: SNAPSHOT/thumbs (set by the launcher)
     device_from_path: Optional[str] = None  # regex with a named group `device_id`, on each uri
+    archive_root: Optional[str] = None  # clip ids are of the path below it (storage.archive_root)
     run_id: str = ""
     progress_dir: Optional[str] = None
 

@@ -13,8 +13,12 @@ import pyarrow as pa
 from schemas.records import ClipRecord, ErrorRecord
 
 # Bump when a column changes meaning or type; written into every file's metadata.
-SCHEMA_VERSION = "2"  # 2: clips.device_id (--device-from-path), video_stream_count, excerpt_of, excerpt_offset_s
-_META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
+# 2: clips.device_id (--device-from-path), video_stream_count, excerpt_of, excerpt_offset_s
+# 3: clip_id is of the path below the archive root, not of the absolute uri (an index of
+#    schema 2 is migrated without reading: transforms/launcher/rebase.py); discrepancies gain
+#    evidence_id and officer_id, and clip_id there is only ever clipindex's
+SCHEMA_VERSION = "3"
+SCHEMA_META = _META = {b"clipindex.schema_version": SCHEMA_VERSION.encode()}
 
 CLIPS_SCHEMA = pa.schema(
     [
@@ -148,18 +152,21 @@ DISCREPANCY_KINDS = (
     "ambiguous",      # could match more than one row: the candidates are listed, none is picked
     "excerpt",        # a trimmed copy of another clip (clips.excerpt_of)
     "size_mismatch",  # size differs from the manifest's by more than its rounding
+    "time_mismatch",  # recorded_at differs from the manifest's time by more than --time-tolerance-s
 )
 
 DISCREPANCY_SCHEMA = pa.schema(
     [
         ("kind", pa.string()),
-        ("uri", pa.string()),
-        ("clip_id", pa.string()),
+        ("uri", pa.string()),           # the indexed file; for a row only the manifest has, its uri as given
+        ("clip_id", pa.string()),       # clipindex's id; null when nothing was indexed (missing, ambiguous)
+        ("evidence_id", pa.string()),   # the manifest's clip_id (the export's own id, e.g. Evidence ID)
+        ("manifest_row", pa.int64()),   # the manifest's row (1 = header), when one is involved
+        ("device_id", pa.string()),     # the index's device, else the manifest's
+        ("officer_id", pa.string()),    # the manifest's officer_id
         ("expected_duration_s", pa.float64()),
         ("indexed_duration_s", pa.float64()),
         ("detail", pa.string()),
-        ("manifest_row", pa.int64()),   # the manifest's row (1 = header), when one is involved
-        ("device_id", pa.string()),
     ],
     metadata=_META,
 )

@@ -116,7 +116,9 @@ def test_a_removed_clip_is_one_missing_for_the_right_device(corpus, tmp_path):
     assert result.returncode == 1
     (missing,) = report["discrepancies"]
     assert missing["kind"] == "missing" and missing["device_id"] == "DEV02"
-    assert missing["uri"] == "GX010002.MP4" and missing["clip_id"] == "E-2026-00005"
+    assert missing["uri"] == "GX010002.MP4" and missing["evidence_id"] == "E-2026-00005"
+    assert missing["clip_id"] is None and missing["manifest_row"] == 6 and missing["officer_id"] == "OFC-0001"
+    assert "missing           GX010002.MP4 [device DEV02, evidence E-2026-00005, manifest row 6" in result.stdout
     assert report["identity"]["expected"]["matched"] == DEVICES * PER_DEVICE - 1
 
 

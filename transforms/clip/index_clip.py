@@ -7,7 +7,6 @@ isolated worker in `transforms.isolation.pool` both call `index_file`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import time
 import traceback
@@ -24,6 +23,7 @@ from transforms.clip.devices import device_from_uri
 from transforms.clip.frame_pieces import FramePieces
 from transforms.clip.mp4.boxes import read_moov
 from transforms.clip.mp4.header_tier import sample_table_of
+from transforms.storage.archive_root import clip_id_for
 from transforms.storage.readers import InputProblem, file_size_now, is_remote, open_input, os_error_kind, sha256_of
 from transforms.clip.packet_tier import expected_packets, from_packets
 from transforms.clip.probe import StreamFacts, probe
@@ -60,14 +60,14 @@ class IndexedClip:
 IndexResult = Union[IndexedClip, ErrorRecord]
 
 
-def clip_id_for(uri: str) -> str:
-    """Stable id of a clip location: the same uri always gets the same id."""
-    return hashlib.sha1(uri.encode("utf-8")).hexdigest()[:16]
+def _ids(config: IndexConfig) -> tuple:
+    return config.run_id, config.archive_root
 
 
-def error_record(info: FileInfo, kind: str, stage: str, message: str, run_id: str) -> ErrorRecord:
+def error_record(info: FileInfo, kind: str, stage: str, message: str, run_id: str,
+                 archive_root: Optional[str] = None) -> ErrorRecord:
     one_line = " ".join(str(message).split())[:500]
-    return ErrorRecord(uri=info.uri, clip_id=clip_id_for(info.uri), size_bytes=info.size_bytes,
+    return ErrorRecord(uri=info.uri, clip_id=clip_id_for(info.uri, archive_root), size_bytes=info.size_bytes,
                        mtime_s=info.mtime_s, generation=info.generation, error_kind=kind,
                        stage=stage, message=one_line, run_id=run_id)
 
@@ -241,7 +241,7 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
     cont = measure(timeline, facts.rate, facts.time_base, config.gap_factor,
                    facts.header_duration_ts if timeline.source == "index" else None)
     truncated = _check_claims(read, cont, warnings)
-    clip_id = clip_id_for(info.uri)
+    clip_id = clip_id_for(info.uri, config.archive_root)
     qa, thumbnail = None, None
     if config.decode != "none":
         tb = float(facts.time_base)
@@ -261,20 +261,20 @@ def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
     try:
         reader, file_size = open_input(info.uri)
     except InputProblem as problem:
-        return error_record(info, problem.error_kind, "open", str(problem), config.run_id)
+        return error_record(info, problem.error_kind, "open", str(problem), *_ids(config))
     try:
         with reader:
             return _index_open_file(info, config, reader, file_size, started)
     except _Failure as failure:
-        return error_record(info, failure.kind, failure.stage, str(failure), config.run_id)
+        return error_record(info, failure.kind, failure.stage, str(failure), *_ids(config))
     except InputProblem as problem:
-        return error_record(info, problem.error_kind, "hash", str(problem), config.run_id)
+        return error_record(info, problem.error_kind, "hash", str(problem), *_ids(config))
     except av.FFmpegError as exc:
-        return error_record(info, "corrupt", "timeline", ffmpeg_message(exc), config.run_id)
+        return error_record(info, "corrupt", "timeline", ffmpeg_message(exc), *_ids(config))
     except OSError as exc:  # reading the input failed: EIO, ESTALE, a remote read that keeps failing
-        return error_record(info, os_error_kind(exc), "read", f"{type(exc).__name__}: {exc}", config.run_id)
+        return error_record(info, os_error_kind(exc), "read", f"{type(exc).__name__}: {exc}", *_ids(config))
     except Exception as exc:  # noqa: BLE001 - a bug met on hostile input must cost one row, not the run
-        return error_record(info, "internal", "index", _bug_report(exc), config.run_id)
+        return error_record(info, "internal", "index", _bug_report(exc), *_ids(config))
 
 
 def _bug_report(exc: Exception) -> str:

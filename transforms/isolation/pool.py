@@ -176,7 +176,7 @@ class IsolatedIndexer:
             self._await_ready()
             for info in queued:
                 self._send(info)
-        return error_record(head.info, kind, "isolate", message, self._config.run_id)
+        return error_record(head.info, kind, "isolate", message, self._config.run_id, self._config.archive_root)
 
     def index(self, info: FileInfo) -> IndexResult:
         """One clip in, its row out (nothing may be queued)."""

@@ -46,6 +46,10 @@ class Plan:
     removed: list[str] = dataclasses.field(default_factory=list)
     full_reason: Optional[str] = None  # why everything is re-read, if it is
     live_inputs: int = 0               # inputs (clips and errors) of the live snapshot
+    # What differs from the last run's options key: [{"option", "from", "to"}]; a full re-read
+    # names it, so "options changed" is never the whole story.
+    key_changes: list[dict] = dataclasses.field(default_factory=list)
+    reread: list[str] = dataclasses.field(default_factory=list)  # unchanged files read again (full re-read)
 
     def changes(self, limit: int = 50) -> dict:
         def listed(uris: list[str], most: int = limit) -> dict:
@@ -53,35 +57,73 @@ class Plan:
         removed = {**listed(self.removed, REMOVED_LISTED), "by_folder": removed_by_folder(self.removed)}
         return {"new": listed(self.new), "changed": listed(self.changed),
                 "retried_errors": listed(self.retried), "removed": removed,
-                "unchanged": len(self.carry_clip_ids), "full_reindex_reason": self.full_reason}
+                "unchanged": len(self.carry_clip_ids) + len(self.reread), "reread_unchanged": len(self.reread),
+                "full_reindex_reason": self.full_reason, "full_reindex_changes": self.key_changes}
+
+
+def _flat(key: dict, prefix: str = "") -> dict:
+    out = {}
+    for name, value in key.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+def key_changes(previous_key: Optional[dict], key: dict) -> list[dict]:
+    """Each option or version that differs between two options keys, with both values (None: not set)."""
+    before, after = _flat(previous_key or {}), _flat(key)
+    return [{"option": name, "from": before.get(name), "to": after.get(name)}
+            for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
+
+
+def describe_key_changes(changes: list[dict]) -> str:
+    """`decode changed from keyframes to none; device_from_path no longer set (was '/(?P<...>)/')`."""
+    def shown(value) -> str:
+        return json.dumps(value) if isinstance(value, str) else str(value)
+    parts = []
+    for change in changes:
+        name, old, new = change["option"], change["from"], change["to"]
+        if old is None:
+            parts.append(f"{name} set to {shown(new)} (was not set)")
+        elif new is None:
+            parts.append(f"{name} no longer set (was {shown(old)})")
+        else:
+            parts.append(f"{name} changed from {shown(old)} to {shown(new)}")
+    return "; ".join(parts)
 
 
 def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict) -> Plan:
-    """Decide what to read, given the live snapshot directory (or None)."""
-    everything = Plan(to_read=list(matched), carry_clip_ids=set(), new=[m.uri for m in matched])
+    """Decide what to read, given the live snapshot directory (or None).
+
+    New, changed and removed always count files (what changed on disk), also when
+    everything is read again: a full re-read lists the unchanged files it reads in `reread`.
+    """
     if previous is None:
-        everything.full_reason = "no previous snapshot"
-        return everything
+        return Plan(to_read=list(matched), carry_clip_ids=set(), new=[m.uri for m in matched],
+                    full_reason="no previous snapshot")
     clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA,
                        ["uri", "clip_id", "size_bytes", "mtime_s", "generation"]).to_pylist()
     errors = read_table(storage.join(previous, "errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
     known = {row["uri"]: row for row in clips}
     failed = set(errors)
     matched_uris = {m.uri for m in matched}
-    removed = [uri for uri in (set(known) | failed) if uri not in matched_uris]
-    live_inputs = len(set(known) | failed)
+    plan = Plan(to_read=[], carry_clip_ids=set(), live_inputs=len(set(known) | failed),
+                removed=[uri for uri in (set(known) | failed) if uri not in matched_uris])
     previous_key = json.loads(storage.read_text(storage.join(previous, "run.json"))).get("options_key")
     if previous_key != options_key:
         # Rows made under other options or older definitions are read again, not carried.
-        everything.full_reason = "options, definitions or versions changed since the last run"
-        everything.removed, everything.live_inputs = removed, live_inputs
-        return everything
-
-    plan = Plan(to_read=[], carry_clip_ids=set(), removed=removed, live_inputs=live_inputs)
+        plan.key_changes = key_changes(previous_key, options_key)
+        plan.full_reason = describe_key_changes(plan.key_changes) or "the last run's options are unknown"
     for info in matched:
         row = known.get(info.uri)
         if row is not None and same_file(info, row["size_bytes"], row["mtime_s"], row["generation"]):
-            plan.carry_clip_ids.add(row["clip_id"])
+            if plan.full_reason:
+                plan.reread.append(info.uri)
+                plan.to_read.append(info)
+            else:
+                plan.carry_clip_ids.add(row["clip_id"])
             continue
         plan.to_read.append(info)
         if row is not None:

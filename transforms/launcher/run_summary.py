@@ -19,11 +19,27 @@ class InvariantBroken(Exception):
     """The written snapshot would lose or double-count an input: never commit it."""
 
 
-def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_checkpoint: int = 0) -> dict:
-    """Counts and totals of a snapshot; `from_checkpoint`: clips resumed from an interrupted run."""
+INSUFFICIENT_LISTED = 50
+
+
+def insufficient_samples(clips, min_samples: int) -> dict:
+    """Clips whose pictures were sampled (--decode) too sparsely to judge or to compare with others
+    (fewer than --dup-min-samples samples: a long-GOP clip under --decode keyframes)."""
+    sampled = clips.column("qa_sampled_frames")
+    few = pc.fill_null(pc.less(sampled, min_samples), False)
+    uris = sorted(clips.filter(few).column("uri").to_pylist())
+    return {"count": len(uris), "uris": uris[:INSUFFICIENT_LISTED], "min_samples": min_samples,
+            "sampled_clips": len(sampled) - sampled.null_count,
+            "sampled_frames": pc.sum(sampled).as_py() or 0}
+
+
+def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_checkpoint: int = 0,
+                       min_samples: int = 3) -> dict:
+    """Counts and totals of a snapshot; `from_checkpoint`: clips resumed from an interrupted run;
+    `min_samples`: fewer QA samples than this is `qa_insufficient_samples`."""
     clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA,
                        ["uri", "duration_s", "size_bytes", "frame_count", "run_id", "truncated",
-                        "duplicate_of", "excerpt_of"])
+                        "duplicate_of", "excerpt_of", "qa_sampled_frames"])
     errors = read_table(storage.join(snapshot, "errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
     frame_rows = count_rows(storage.join(snapshot, "frames"))
 
@@ -63,6 +79,7 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
         "total_duration_s": total_duration_s,
         "total_hours": total_duration_s / 3600.0,
         "total_bytes": pc.sum(clips.column("size_bytes")).as_py() or 0,
+        "qa_insufficient_samples": insufficient_samples(clips, min_samples),
         "error_uris": error_uris,
         "error_kinds": dict(sorted(collections.Counter(errors.column("error_kind").to_pylist()).items())),
     }

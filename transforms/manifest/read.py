@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from transforms.manifest.columns import ManifestProblem, Where, resolve_columns
-from transforms.manifest.times import parse_times, typed_times
+from transforms.manifest.times import naive_count, parse_times, typed_times
 from transforms.manifest.values import numeric_column, parse_durations, parse_sizes
 from transforms.storage.readers import is_remote
 
@@ -42,6 +42,7 @@ MANIFEST_SCHEMA = pa.schema([
     ("size_unit_bytes", pa.float64()),
 ])
 _TEXT_FIELDS = ("clip_id", "device_id", "officer_id", "sha256")
+NAIVE_TIMES = b"clipindex.naive_times"  # table metadata: how many times had no offset
 
 
 def _open_bytes(path: str) -> bytes:
@@ -192,7 +193,10 @@ def read_manifest(path: str, require_duration: bool = False, mapping: Optional[d
     else:
         _check_unique(out["clip_id"], np.ones(raw.num_rows, dtype=bool), where["clip_id"])
     _parse_measures(raw, columns, where, zone, out)
-    return pa.Table.from_pydict(out, schema=MANIFEST_SCHEMA)
+    table = pa.Table.from_pydict(out, schema=MANIFEST_SCHEMA)
+    naive = naive_count(raw.column(columns["recorded_at"])) if "recorded_at" in columns else 0
+    # Read by reconcile, which warns when these were taken as UTC for want of --manifest-tz.
+    return table.replace_schema_metadata({NAIVE_TIMES: str(naive)})
 
 
 def _parse_measures(raw: pa.Table, columns: dict, where: dict, zone, out: dict) -> None:

@@ -190,3 +190,13 @@ def typed_times(column: pa.ChunkedArray, zone: Optional[dt.tzinfo]) -> Optional[
     utc_us = raw if column.type.tz else wall_to_utc(raw, zone)
     unit = np.where(valid, 0.0, np.nan)
     return pa.array(utc_us, type=pa.timestamp("us", tz="UTC"), mask=~valid), unit
+
+
+def naive_count(column: pa.ChunkedArray) -> int:
+    """Times written without an offset (wall-clock: their zone is --manifest-tz, else UTC)."""
+    if pa.types.is_timestamp(column.type):
+        return 0 if column.type.tz else len(column) - column.null_count
+    text = pc.utf8_trim_whitespace(pc.cast(column.combine_chunks(), pa.string()))
+    given = pc.and_(pc.is_valid(text), pc.not_equal(text, ""))
+    aware = pc.match_substring_regex(text, _ISO_OFFSET)
+    return pc.sum(pc.and_(given, pc.invert(pc.fill_null(aware, False)))).as_py() or 0

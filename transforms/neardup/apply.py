@@ -6,8 +6,13 @@ verdicts (a few rows), keeps the relations of carried clips that nothing in
 this run touched, adds identical bytes (same sha256), and decides:
 
 - groups of the same footage (union of `same` relations and same bytes):
-  the original is the best copy (most pixels, then highest bit rate, then the
-  first uri); every other member gets `duplicate_of` = the original;
+  the original is chosen by evidence: the most pixels (a downscaled copy is
+  never the original), then the earliest `recorded_at`, then the earliest
+  indexed (`run_id`, then `mtime_s`), then the highest bit rate; the uri
+  decides only a tie of all of these, so a newer copy never becomes the
+  original because of its path. Every other member gets `duplicate_of` = the
+  original; a carried clip whose relation changes is listed in run.json
+  `changes.reclassified`;
 - an excerpt (its samples match a stretch of a longer clip) gets `excerpt_of`
   = the longer clip, preferring one that is itself an original, and
   `excerpt_offset_s` = where in that clip it starts. A duplicate is only a
@@ -32,7 +37,8 @@ from transforms.storage.parquet import read_file, read_table, table_files, write
 
 RESULT_COLUMNS = ("duplicate_of", "excerpt_of", "excerpt_offset_s")
 _RANK_COLUMNS = ["clip_id", "uri", "sha256", "width", "height", "size_bytes", "duration_s", "run_id",
-                 *RESULT_COLUMNS]
+                 "recorded_at", "mtime_s", *RESULT_COLUMNS]
+RECLASSIFIED_LISTED = 1000
 
 
 class _Groups:
@@ -66,7 +72,11 @@ class Excerpt:
 
 def _rank(row: dict) -> tuple:
     bit_rate = row["size_bytes"] / row["duration_s"] if row["duration_s"] else 0.0
-    return (-((row["width"] or 0) * (row["height"] or 0)), -bit_rate, row["uri"])
+    recorded = row.get("recorded_at")
+    return (-((row["width"] or 0) * (row["height"] or 0)),
+            recorded.timestamp() if recorded is not None else float("inf"),
+            row.get("run_id") or "", row.get("mtime_s") if row.get("mtime_s") is not None else float("inf"),
+            -bit_rate, row["uri"])
 
 
 def relations_from_matches(matches: pa.Table) -> tuple[list[tuple[str, str, float]], list[Excerpt]]:
@@ -148,7 +158,23 @@ def _write_changed(clips_dir: str, decided: dict[str, tuple]) -> None:
         write_table(table.cast(CLIPS_SCHEMA), path)
 
 
-def apply_matches(snapshot: str, matches_path: Optional[str], kept: Optional[frozenset]) -> dict:
+def reclassified(rows: dict[str, dict], decided: dict[str, tuple], run_id: Optional[str]) -> list[dict]:
+    """Clips of earlier runs whose copy relation this run changed (became or stopped being a copy)."""
+    out = []
+    for clip_id, row in rows.items():
+        if run_id is not None and row.get("run_id") == run_id:
+            continue
+        before = (row["duplicate_of"], row["excerpt_of"])
+        after = decided[clip_id][:2]
+        if before != after:
+            out.append({"clip_id": clip_id, "uri": row["uri"],
+                        "duplicate_of": {"from": before[0], "to": after[0]},
+                        "excerpt_of": {"from": before[1], "to": after[1]}})
+    return sorted(out, key=lambda item: item["uri"])[:RECLASSIFIED_LISTED]
+
+
+def apply_matches(snapshot: str, matches_path: Optional[str], kept: Optional[frozenset],
+                  run_id: Optional[str] = None) -> dict:
     """Decide and write the three columns; returns counts (candidates, pairs, clips marked).
 
     `kept`: carried clips whose stored relations stand, i.e. not compared again in this run
@@ -164,7 +190,9 @@ def apply_matches(snapshot: str, matches_path: Optional[str], kept: Optional[fro
     same = [s for s in same if s[0] in rows and s[1] in rows]
     excerpts = [e for e in excerpts if e.clip in rows and e.container in rows]
     decided = resolve(rows, same, excerpts, None if kept is None else kept & rows.keys())
+    changed = reclassified(rows, decided, run_id)
     _write_changed(clips_dir, decided)
-    return {"candidate_pairs": matches.num_rows, "same_pairs": len(same), "excerpt_pairs": len(excerpts),
+    return {"reclassified": changed,
+            "candidate_pairs": matches.num_rows, "same_pairs": len(same), "excerpt_pairs": len(excerpts),
             "duplicates": sum(1 for d in decided.values() if d[0]),
             "excerpts": sum(1 for d in decided.values() if d[1])}

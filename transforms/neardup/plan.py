@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
 from transforms.storage import fs as storage
-from transforms.clip.index_clip import clip_id_for
+from transforms.storage.archive_root import clip_id_for
 from transforms.storage.parquet import read_table, table_files
 
 # 1: launcher-side buckets; 2: the Beam stage with offsets and excerpts; 3: only samples inside
@@ -89,8 +89,9 @@ def plan_matching(snapshot: str, previous: Optional[str], plan: ReadPlan, config
     matches_path = storage.join(snapshot, MATCHES_FILE)
     if previous is None or plan.full_reason:  # everything is read again: all clips are queries
         return MatchPlan(matches_path=matches_path, query_files=tuple(resumed_files))
-    read_again = {clip_id_for(info.uri) for info in plan.to_read}
-    gone = read_again | {clip_id_for(uri) for uri in plan.removed}
+    root = config.archive_root
+    read_again = {clip_id_for(info.uri, root) for info in plan.to_read}
+    gone = read_again | {clip_id_for(uri, root) for uri in plan.removed}
     requery_all = _previous_key(previous) != matching_key(config.qa)
     requery = frozenset() if requery_all else _partners_gone(previous, gone)
     archive = len(plan.carry_clip_ids) + len(plan.to_read)

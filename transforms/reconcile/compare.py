@@ -34,7 +34,7 @@ from transforms.reconcile.copies import ORIGINAL, find_copies
 from transforms.reconcile.match_rows import make_side, match_rows
 from transforms.reconcile.breakdowns import breakdowns
 from transforms.reconcile.index_side import IndexSide, read_index_side
-from transforms.reconcile.report.data import copy_groups, qa_top
+from transforms.reconcile.report.data import copy_groups, qa_coverage, qa_top
 from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, checks, identity, totals
 
 BASES = ("video", "container")
@@ -64,6 +64,7 @@ class Reconciliation:
     identity: dict
     copy_groups: list[dict] = dataclasses.field(default_factory=list)
     qa_top: list[dict] = dataclasses.field(default_factory=list)
+    qa: dict = dataclasses.field(default_factory=dict)   # what the picture checks measured (qa_coverage)
     snapshot: str = ""
     settings: dict = dataclasses.field(default_factory=dict)
 
@@ -83,7 +84,7 @@ class Reconciliation:
                 "totals": self.totals, "checks": self.checks, "identity": self.identity,
                 "discrepancy_counts": self.discrepancy_counts(),
                 "discrepancies": self.discrepancies.to_pylist(), "breakdowns": self.breakdowns,
-                "duplicate_groups": self.copy_groups, "qa_top": self.qa_top}
+                "duplicate_groups": self.copy_groups, "qa_top": self.qa_top, "qa": self.qa}
 
 
 def basis_seconds(clips: pa.Table, basis: str) -> np.ndarray:
@@ -136,7 +137,7 @@ def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
     found = find_copies(index.clips, listed >= 0)
     basis_s = basis_seconds(index.clips, expectations.basis)
     ctx = discrepancies.Context(index=index, copies=found, basis_s=basis_s, tolerance_s=expectations.tolerance_s,
-                                manifest=manifest, matches=matches)
+                                time_tolerance_s=expectations.time_tolerance_s, manifest=manifest, matches=matches)
     parts = [discrepancies.unreadable(ctx), discrepancies.copies(ctx)]
     expected_side = indexed_side = counted = None
     if matches is not None:
@@ -159,6 +160,7 @@ def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
         durations_s=basis_s[found.originals],
         identity=identity(index.rows, found.kind, index.errors.num_rows, expected_side, indexed_side),
         copy_groups=copy_groups(index.clips, found), qa_top=qa_top(index.clips, found, basis_s),
+        qa=qa_coverage(index.clips, found, basis_s, index.run),
         snapshot=snapshot, settings=_settings(expectations, spec, index))
 
 

@@ -3,7 +3,8 @@
 - duplicates: the same sha256, or `duplicate_of` set by the index (the same
   picture re-encoded, transforms/neardup/in_process.py). Clips so linked form a
   group; its original is the copy the manifest lists (then the one the index
-  calls original, then the first uri), every other member a `duplicate` of it.
+  calls original, then the earliest `recorded_at`, then the first uri), every
+  other member a `duplicate` of it.
 - excerpts: `excerpt_of` set by the index (a trimmed copy of a longer clip,
   at `excerpt_offset_s`); absent columns read as null. A clip that is both is
   a duplicate.
@@ -67,7 +68,11 @@ def find_copies(clips: pa.Table, listed: np.ndarray) -> Copies:
     uri_rank = np.empty(count, dtype=np.int64)
     uri_rank[pc.sort_indices(clips.column("uri")).to_numpy()] = np.arange(count)
     index_calls_copy = clips.column("duplicate_of").is_valid().to_numpy(zero_copy_only=False)
-    order = np.lexsort((uri_rank, index_calls_copy, ~listed, label))
+    recorded_rank = np.zeros(count)
+    if "recorded_at" in clips.column_names:
+        recorded = pc.cast(clips.column("recorded_at"), pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        recorded_rank = np.where(np.isnan(recorded), np.inf, recorded)
+    order = np.lexsort((uri_rank, recorded_rank, index_calls_copy, ~listed, label))
     starts = np.r_[True, label[order][1:] != label[order][:-1]][:count]
     group_start = np.maximum.accumulate(np.where(starts, np.arange(count), 0)) if count else starts
     original = np.empty(count, dtype=np.int64)
@@ -101,3 +106,14 @@ def duplicates_sentence(duplicates: int, duplicate_hours: float, included: bool,
     if included:
         return f"{what} included; reconcile's totals exclude them (each footage counted once)"
     return f"totals exclude {what}: copies of another clip's footage are counted once"
+
+
+def insufficient_sentence(insufficient: dict) -> str:
+    """Clips sampled too sparsely to judge (summary and report; '' when none)."""
+    count = insufficient.get("count", 0)
+    if not count:
+        return ""
+    clips = "clip" if count == 1 else "clips"
+    return (f"{count} {clips} had fewer than {insufficient.get('min_samples', 3)} picture samples, too few to "
+            f"judge or to compare with other clips (qa_insufficient_samples; --decode fps:1 would sample "
+            f"{'it' if count == 1 else 'them'} every second)")

@@ -25,7 +25,8 @@ CLIP_COLUMNS = {
     "duration_s": pa.float64(), "container_duration_s": pa.float64(), "truncated": pa.bool_(),
     "recorded_at": pa.timestamp("us", tz="UTC"), "frame_count": pa.int64(), "duplicate_of": pa.string(),
     "device_id": pa.string(), "excerpt_of": pa.string(), "excerpt_offset_s": pa.float64(),
-    "qa_dark_s": pa.float64(), "qa_frozen_s": pa.float64(), "qa_blurry_s": pa.float64(),
+    "qa_sampled_frames": pa.int64(), "qa_dark_s": pa.float64(), "qa_frozen_s": pa.float64(),
+    "qa_blurry_s": pa.float64(),
 }
 ERROR_COLUMNS = {"uri": pa.string(), "clip_id": pa.string(), "error_kind": pa.string(), "message": pa.string()}
 

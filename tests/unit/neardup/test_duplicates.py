@@ -283,7 +283,7 @@ def test_planted_copies_and_excerpts_found_then_a_nightly_run_compares_only_new_
     assert "fresh-0.mp4" not in relations and "fresh-1.mp4" not in relations
     assert (run["duplicates"], run["excerpts"]) == (4, 3)
     evidence = pq.read_table(str(out / "current" / ".matches.parquet")).to_pylist()
-    new_ids = {clip_id_for(str(night / f)) for f in os.listdir(night)}
+    new_ids = {clip_id_for(str(night / f), str(root / "clips")) for f in os.listdir(night)}
     assert evidence and all(r["clip_a"] in new_ids or r["clip_b"] in new_ids for r in evidence)
 
 
@@ -360,3 +360,27 @@ def test_clips_resumed_from_a_checkpoint_are_matched_like_the_clips_read(tmp_pat
     fresh = relations.get("copy-fresh.mp4") or relations.get("fresh.mp4")
     assert fresh in {("fresh.mp4", None, None), ("copy-fresh.mp4", None, None)}, relations
     assert summary["duplicates"] == 2 and summary["excerpts"] == 0
+
+
+def test_the_original_is_chosen_by_evidence_not_by_path():
+    import datetime as dt
+
+    from transforms.neardup.apply import reclassified, resolve
+
+    def row(clip_id, uri, run_id, recorded=None, **stored):
+        return {"clip_id": clip_id, "uri": uri, "sha256": "same", "width": 64, "height": 64, "size_bytes": 1000,
+                "duration_s": 10.0, "run_id": run_id, "mtime_s": 1.0, "recorded_at": recorded,
+                "duplicate_of": None, "excerpt_of": None, "excerpt_offset_s": None, **stored}
+
+    day = dt.datetime(2026, 3, 11, tzinfo=dt.timezone.utc)
+    # A remux added on night 4 sorts first by path; the clip indexed on night 1 stays the original.
+    rows = {r["clip_id"]: r for r in [row("listed", "/z/GX010010.MP4", "night-1"),
+                                      row("remux", "/a/GX010010-remux.MP4", "night-4")]}
+    decided = resolve(rows, [], [], kept_from=None)
+    assert decided["remux"][0] == "listed" and decided["listed"][0] is None
+    # The earliest recording wins over the earliest indexed.
+    rows["remux"]["recorded_at"], rows["listed"]["recorded_at"] = day, day + dt.timedelta(days=1)
+    assert resolve(rows, [], [], kept_from=None)["listed"][0] == "remux"
+    stored = {**rows, "listed": {**rows["listed"], "duplicate_of": None}}
+    changed = reclassified(stored, resolve(rows, [], [], kept_from=None), "night-4")
+    assert [c["clip_id"] for c in changed] == ["listed"] and changed[0]["duplicate_of"]["to"] == "remux"

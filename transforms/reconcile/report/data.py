@@ -44,3 +44,19 @@ def qa_top(clips: pa.Table, found: Copies, basis_s: np.ndarray, limit: int = QA_
     return [{"clip_id": ids[i], "uri": uris[i], "duration_s": float(basis_s[i]),
              **{name: float(seconds[name][i]) for name in QA_COLUMNS}, "problem_s": float(total[i])}
             for i in chosen.tolist()]
+
+
+def qa_coverage(clips: pa.Table, found: Copies, basis_s: np.ndarray, run: dict) -> dict:
+    """What the picture checks measured: clips and frames sampled, under which --decode, and the
+    clips sampled too sparsely to judge (fewer than --dup-min-samples: qa_insufficient_samples)."""
+    min_samples = int((run.get("qa_thresholds") or {}).get("dup_min_samples", 3))
+    sampled = clips.column("qa_sampled_frames").combine_chunks()
+    counts = pc.fill_null(sampled, -1).to_numpy(zero_copy_only=False)
+    few = np.flatnonzero((counts >= 0) & (counts < min_samples) & found.originals)
+    uris, ids = clips.column("uri").to_pylist(), clips.column("clip_id").to_pylist()
+    return {"decode": (run.get("options_key") or {}).get("decode", "none"), "clips": int(found.originals.sum()),
+            "sampled_clips": int(((counts >= 0) & found.originals).sum()),
+            "sampled_frames": int(counts[(counts >= 0) & found.originals].sum()),
+            "min_samples": min_samples, "count": len(few),
+            "insufficient": [{"clip_id": ids[i], "uri": uris[i], "samples": int(counts[i]),
+                              "duration_s": float(basis_s[i])} for i in few.tolist()[:MAX_GROUPS]]}
