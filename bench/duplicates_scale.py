@@ -37,7 +37,6 @@ from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, env
 from pipeline.synth import Reencode, Trim, excerpt_relpath_of, plan_corpus, reencoded_relpath, synth
 from pipeline.synth.copies import write_excerpt, write_reencoded
 from schemas import QaOptions
-from transforms.clip.index_clip import clip_id_for
 
 FPS, SIZE, COPY_SIZE, COPY_BITS = 1, "64x48", "48x36", 20_000
 
@@ -199,8 +198,9 @@ def main(argv=None) -> int:
         shutil.rmtree(small_out, ignore_errors=True)
     night_expected = night_two(corpus, args)
     runs.append(index("night2", ["--input", pattern], big_out, args, fresh=False))
-    new_ids = {clip_id_for(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(corpus["corpus"], "clips",
-                                                                                       "night2")) for f in fs}
+    # Ids as the index gave them (relative to its archive root), not recomputed here.
+    night_folder = os.path.join(corpus["corpus"], "clips", "night2") + os.sep
+    new_ids = {row["clip_id"] for row in clips_rows(big_out) if row["uri"].startswith(night_folder)}
     found_night = recall(clips_rows(big_out), {**corpus["expected"], **night_expected})
     found_night["found_tonight"] = sum(1 for uri in found_night.pop("found_uris") if uri in night_expected)
     for found in sizes:
