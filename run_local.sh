@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run clipindex on a built-in demo corpus (or on your own clips) and reconcile it.
 #   ./run_local.sh                      # synthesize demo/corpus, index it, reconcile
-#   ./run_local.sh 'path/to/clips/**'   # index your own clips into demo/index
-# Creates .venv on first use; needs only python3 (3.10+) with pip/venv.
+#   ./run_local.sh 'path/to/clips/**'   # index your own clips into demo/own/index (OUTPUT=DIR to choose)
+# Creates .venv on first use; needs only python3 (3.10-3.13) with pip/venv.
 set -euo pipefail
 cd "$(dirname "$0")"
 source tools/ensure_venv.sh
@@ -12,8 +12,11 @@ WORKERS=${WORKERS:-2}
 if [ $# -gt 0 ]; then
   INPUTS=()
   for pattern in "$@"; do INPUTS+=(--input "$pattern"); done
-  clipindex index "${INPUTS[@]}" --output "$DEMO/index" --workers "$WORKERS" --decode keyframes
-  exec clipindex reconcile "$DEMO/index" --html "$DEMO/report.html"
+  # Never into the demo's index: the demo's clips would all look removed (and the removal
+  # guard would stop the run).
+  OUTPUT=${OUTPUT:-$DEMO/own/index}
+  clipindex index "${INPUTS[@]}" --output "$OUTPUT" --workers "$WORKERS" --decode keyframes
+  exec clipindex reconcile "$OUTPUT" --html "$(dirname "$OUTPUT")/report.html"
 fi
 
 CLIPS=${CLIPS:-60}

@@ -209,12 +209,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         INTERRUPTS.disarm()
 
 
+def _hint(detail: str) -> str:
+    """What to do about a failure whose cause we know."""
+    if "prism binary" in detail.lower():  # Beam downloads Prism from GitHub, which may be out of reach
+        return ("; build Prism from Beam's Go module with tools/fetch_prism.sh and pass "
+                "--prism_location PATH (docs/runners.md)")
+    return ""
+
+
 def _main(argv: list[str]) -> int:
     from pipeline import usage
 
     _quiet_beam_logs()
     parser = _parser()
     command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is not None and (problem := usage.unknown_command(command)):
+        return _fail_usage(problem)  # `clipindex indx --input ...`: the command, not --input, is wrong
     # Before argparse: `--ouput` must be named as a typo, not reported as a missing --output.
     problem = usage.unknown_flag(argv, usage.command_flags(parser, command), with_beam=command == "index")
     if problem:
@@ -237,7 +247,7 @@ def _main(argv: list[str]) -> int:
         if os.environ.get("CLIPINDEX_DEBUG"):
             traceback.print_exc()
         detail = " ".join(str(exc).split())[:400]
-        print(f"clipindex: {args.command} failed: {type(exc).__name__}: {detail} "
+        print(f"clipindex: {args.command} failed: {type(exc).__name__}: {detail}{_hint(detail)} "
               "(set CLIPINDEX_DEBUG=1 for a traceback)", file=sys.stderr)
         return EXIT_FAILED
 

@@ -46,7 +46,7 @@ def matched_inputs(args: argparse.Namespace) -> Selection:
         root = args.manifest_root
         if root and not is_remote(root) and not os.path.isdir(os.path.expanduser(root)):
             raise MatchProblem(f"--manifest-root {root} is not a folder")
-        manifest = read_manifest(args.manifest, root=root)
+        manifest = read_manifest(args.manifest, root=root, can_map=False)
         uris = [u for u in manifest.column("uri").to_pylist() if u]
         if not uris:
             raise MatchProblem(f"manifest {args.manifest} has no `uri` column values; indexing needs "

@@ -43,6 +43,18 @@ def beam_flags() -> set[str]:
     return {flag for flag in _beam_parser()._option_string_actions if flag.startswith("--")}
 
 
+COMMANDS = ("synth", "index", "reconcile")
+
+
+def unknown_command(command: str) -> Optional[str]:
+    """A one-line problem when the first word is no clipindex command (None when it is one)."""
+    if command in COMMANDS:
+        return None
+    close = difflib.get_close_matches(command, COMMANDS, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]}?" if close else f" (commands: {', '.join(COMMANDS)})"
+    return f"unknown command {command!r}{hint}"
+
+
 def unknown_flag(argv: list[str], known: set[str], with_beam: bool) -> Optional[str]:
     """A one-line problem for the first flag neither clipindex nor (with_beam) Beam knows."""
     for token in argv:

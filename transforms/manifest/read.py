@@ -153,27 +153,27 @@ def _check_unique(values: pa.Array, eligible: np.ndarray, where: Where) -> None:
                               f"row {first + 2} ({values[second].as_py()})")
 
 
-def _key_field(columns: dict[str, str], present: list[str], name: str) -> str:
+def _key_field(columns: dict[str, str], present: list[str], name: str, can_map: bool) -> str:
     for field in ("uri", "clip_id"):
         if field in columns:
             return field
-    raise ManifestProblem(f"manifest {name}: needs a `uri` or `clip_id` column, or a mapping to one with "
-                          f"--columns (has: {', '.join(present)})")
+    how = "or a mapping to one with --columns" if can_map else "(index reads a `uri` column as it is named)"
+    raise ManifestProblem(f"manifest {name}: needs a `uri` or `clip_id` column, {how} (has: {', '.join(present)})")
 
 
 def read_manifest(path: str, require_duration: bool = False, mapping: Optional[dict[str, str]] = None,
                   zone: Optional[dt.tzinfo] = None, resolve_names: bool = True,
-                  root: Optional[str] = None) -> pa.Table:
+                  root: Optional[str] = None, can_map: bool = True) -> pa.Table:
     """Validated manifest rows as an Arrow table with MANIFEST_SCHEMA.
 
     mapping: field -> export column (`--columns`); zone: of times without an offset;
     root: the folder relative uris are resolved from (`--manifest-root`; default: the
-    manifest's own folder).
+    manifest's own folder); can_map: the command has --columns (reconcile does, index not).
     """
     raw = _read_raw(path)
     name = os.path.basename(path)
     columns = resolve_columns(mapping or {}, raw.column_names, name)
-    key = _key_field(columns, raw.column_names, name)
+    key = _key_field(columns, raw.column_names, name, can_map)
     if require_duration and "expected_duration_s" not in columns:
         raise ManifestProblem(f"manifest {name}: missing column `expected_duration_s` (or map one with --columns)")
     if raw.num_rows == 0:

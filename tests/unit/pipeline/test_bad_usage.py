@@ -160,3 +160,15 @@ def test_manifest_root_that_is_not_a_folder(capsys, tmp_path):
     line = _usage_error(capsys, "index", "--manifest", str(tmp_path / "m.csv"), "--manifest-root",
                         str(tmp_path / "nope"), "--output", str(tmp_path / "O"))
     assert "--manifest-root" in line
+
+
+def test_a_mistyped_command_is_named_not_its_flags(capsys):
+    assert _usage_error(capsys, "indx", "--input", "x", "--output", "y") == \
+        "clipindex: error: unknown command 'indx'; did you mean index?"
+
+
+def test_index_manifest_without_uri_does_not_suggest_a_flag_index_lacks(tmp_path, capsys):
+    manifest = tmp_path / "export.csv"
+    manifest.write_text("Evidence ID,File Name\nE-1,a.mp4\n")
+    line = _usage_error(capsys, "index", "--manifest", str(manifest), "--output", str(tmp_path / "out"))
+    assert "--columns" not in line and "uri" in line, line
