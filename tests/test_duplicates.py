@@ -198,6 +198,18 @@ def test_pick_offsets_needs_two_votes_near_one_offset():
     assert (a, b) == (1, 2) and offsets[0] == pytest.approx(30.0, abs=0.1)
 
 
+def test_pick_offsets_offers_peaks_not_a_stray_vote_beside_one():
+    """A mostly still clip and its copy (tree.avi at fps:1): the still samples vote for every
+    whole-second offset, the copy's true offset 0 has the most votes, and a single stray vote at
+    0.667 s sits in the bin between; that bin's neighbour sum is the largest, yet 0 comes first."""
+    offsets_s = [0.0] * 30 + [0.667] + [1.0] * 20 + [-1.0] * 20 + [-0.6]
+    votes = np.zeros(len(offsets_s), dtype=[("a", "<u8"), ("b", "<u8"), ("ta", "<f8"), ("tb", "<f8"),
+                                            ("bits", "<u1")])
+    votes["a"], votes["b"], votes["tb"] = 1, 2, offsets_s
+    (_, _, offsets), = pick_offsets(votes, 0.5)
+    assert offsets[0] == 0.0 and 0.667 not in offsets and -0.6 not in offsets
+
+
 # -- the matching stage as a Beam transform ---------------------------------------------------
 
 def _samples_batch(series: ClipSeries, dark_at=()) -> pa.RecordBatch:

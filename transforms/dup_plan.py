@@ -25,7 +25,8 @@ from transforms.index_clip import clip_id_for
 from transforms.tables_io import read_table, table_files
 
 # 1: launcher-side buckets; 2: the Beam stage with offsets and excerpts; 3: only samples inside
-# the other clip's sampled span are compared; 4: distinctive samples instead of distinct pictures
+# the other clip's sampled span are compared; 4: distinctive samples instead of distinct pictures,
+# and only peak offset bins are candidates
 MATCHING_VERSION = 4
 MATCHES_FILE = ".matches.parquet"  # hidden: readers of the snapshot never list it
 SEMI_JOIN_MAX_FRACTION = 0.25      # above this share of queries, filtering stored records saves nothing
