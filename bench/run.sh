@@ -18,6 +18,8 @@
 #   ./bench/run.sh long [ARGS]        # reader memory on a 10-minute and a 4-hour clip (bench.long_clips)
 #   ./bench/run.sh duplicates [ARGS]  # 38,200 clips with planted copies/excerpts, --decode keyframes,
 #                                     # recall at 3,800 vs 38,200, an incremental night (bench.duplicates_scale)
+#   ./bench/run.sh duplicates_real [ARGS]  # real sample videos: distorted copies paired, different
+#                                     # stretches of one shot not (bench.duplicates_real, --decode fps:2)
 #   ./bench/run.sh visual_qa [ARGS]   # keyframe QA vs bare PyAV on 720p/1080p B-frame clips
 #   ./bench/run.sh visual_qa_sd [ARGS] # --decode keyframes/fps vs bare PyAV at 640x360 (bench.visual_qa)
 #   ./bench/run.sh tiers [ARGS]       # header tier vs packets tier, throughput and bytes read
@@ -49,6 +51,7 @@ case "$what" in
   packets) exec "$PYTHON" -m bench.packets "$@" ;;
   long) exec "$PYTHON" -m bench.long_clips "$@" ;;
   duplicates) exec "$PYTHON" -m bench.duplicates_scale "$@" ;;
+  duplicates_real) exec "$PYTHON" -m bench.duplicates_real "$@" ;;
   visual_qa) exec "$PYTHON" -m bench.visual_qa_hd "$@" ;;
   visual_qa_sd) exec "$PYTHON" -m bench.visual_qa "$@" ;;
   tiers|isolation|matching|resume|unattended) exec "$PYTHON" -m "bench.$what" "$@" ;;
@@ -59,5 +62,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|visual_qa|visual_qa_sd|tiers|isolation|matching|resume|unattended|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|duplicates_real|visual_qa|visual_qa_sd|tiers|isolation|matching|resume|unattended|all|clean [ARGS]" >&2; exit 2 ;;
 esac

@@ -190,7 +190,7 @@ MATCHES_SCHEMA = pa.schema([
     ("clip_a", pa.string()), ("clip_b", pa.string()),
     ("verdict", pa.string()),        # same | a_in_b | b_in_a | none (a candidate that did not hold)
     ("offset_s", pa.float64()),      # second t of a is second t + offset_s of b
-    ("compared", pa.int32()), ("agreeing", pa.int32()), ("pictures", pa.int32()),
+    ("compared", pa.int32()), ("agreeing", pa.int32()), ("distinctive", pa.int32()),
     ("mean_bits", pa.float32()),
     ("duration_a_s", pa.float64()), ("duration_b_s", pa.float64()),
 ])

@@ -14,8 +14,14 @@ sample inside the other clip's sampled span with no partner close enough
 counts as disagreeing.
 
 A good alignment has at least --dup-min-fraction of the driver's samples in
-the overlap agreeing, at least --dup-min-samples of them, showing at least
-that many different pictures (a static picture repeated is not evidence).
+the overlap agreeing, at least `dup_min_samples` of them, and at least that
+many *distinctive*: the other clip's picture is at least `CLOSER_FACTOR`
+times closer to the driver's sample at that moment than to any other sample
+of the driver. A static scene agrees with itself at every moment, so its
+samples single out no moment: two recordings of the same still view, or two
+stretches of one static shot, are not copies however long they agree. A
+copy's samples do single out their moment as soon as anything in the
+picture moves (docs/duplicates.md measures this on real footage).
 It then *covers* a clip when the agreeing stretch spans that clip's lit
 samples (up to one driver step and the tolerance at each end):
 
@@ -37,6 +43,11 @@ from transforms.neardup.series import ClipSeries, nearest_index
 from transforms.clip.qa.metrics import hamming_many
 
 SAME, EXCERPT_A, EXCERPT_B, NOTHING = "same", "a_in_b", "b_in_a", "none"
+# A pair is distinctive when its partner is this many times closer to it than to the driver's
+# other samples: 2 keeps every different-scene pair of the real-footage evaluation out at
+# fps:1 and fps:2 while 1.5 let one in, and 3 already lost a real low-bit-rate pair.
+CLOSER_FACTOR = 2
+DISTANCE_CELLS = 4_000_000   # partner-to-driver distances computed at once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +55,7 @@ class Alignment:
     offset_s: float
     compared: int          # driver samples inside the other clip's span
     agreeing: int          # ... whose partner shows the same picture
-    pictures: int          # different pictures among the agreeing samples
+    distinctive: int       # ... that single out their moment (see CLOSER_FACTOR)
     mean_bits: float       # mean Hamming distance of the agreeing pairs
     covers_a: bool
     covers_b: bool
@@ -54,18 +65,27 @@ class Alignment:
         return self.agreeing / self.compared if self.compared else 0.0
 
     def good(self, qa: QaOptions) -> bool:
-        return (self.agreeing >= qa.dup_min_samples and self.pictures >= qa.dup_min_samples
+        return (self.agreeing >= qa.dup_min_samples and self.distinctive >= qa.dup_min_samples
                 and self.fraction >= qa.dup_min_fraction)
 
     def rank(self, qa: QaOptions) -> tuple:
         return (self.good(qa), self.agreeing, self.fraction, -self.mean_bits)
 
 
-def _distinct_pictures(hashes: np.ndarray, max_bits: int) -> int:
-    """Runs of the same picture in time order count once."""
-    if hashes.size == 0:
-        return 0
-    return 1 + int((hamming_many(hashes[1:], hashes[:-1]) > max_bits).sum())
+def _distinctive(driver_hashes: np.ndarray, index: np.ndarray, partner_hashes: np.ndarray,
+                 bits: np.ndarray) -> int:
+    """Agreeing pairs (driver sample `index`, its partner's hash, their distance `bits`) whose
+    partner is CLOSER_FACTOR times closer to that sample than to any other driver sample."""
+    count = 0
+    rows_at_once = max(1, DISTANCE_CELLS // len(driver_hashes))
+    for start in range(0, len(index), rows_at_once):
+        rows = slice(start, start + rows_at_once)
+        to_driver = hamming_many(partner_hashes[rows, None], driver_hashes[None, :]).astype(np.int64)
+        to_driver[np.arange(to_driver.shape[0]), index[rows]] = 65  # the sample itself is not another
+        nearest_other_bits = to_driver.min(axis=1)
+        pair_bits = bits[rows].astype(np.int64)
+        count += int(((pair_bits < nearest_other_bits) & (CLOSER_FACTOR * pair_bits <= nearest_other_bits)).sum())
+    return count
 
 
 def align(a: ClipSeries, b: ClipSeries, offset_s: float, qa: QaOptions) -> Alignment:
@@ -98,7 +118,8 @@ def align(a: ClipSeries, b: ClipSeries, offset_s: float, qa: QaOptions) -> Align
     covers_driver = covered(driver, 0.0)
     covers_other = covered(other, -shift)
     return Alignment(offset_s=offset_s, compared=compared, agreeing=agreeing,
-                     pictures=_distinct_pictures(driver.hashes[inside][agree], qa.dup_max_bits),
+                     distinctive=_distinctive(driver.hashes, np.flatnonzero(inside)[agree],
+                                              other.hashes[partner][agree], bits[agree]),
                      mean_bits=float(bits[agree].mean()),
                      covers_a=covers_driver if driver_is_a else covers_other,
                      covers_b=covers_other if driver_is_a else covers_driver)
@@ -127,5 +148,5 @@ def judge(a: ClipSeries, b: ClipSeries, offsets_s: Iterable[float], qa: QaOption
     alignment = best_alignment(a, b, offsets_s, qa) or Alignment(0.0, 0, 0, 0, 0.0, False, False)
     return {"clip_a": a.clip_id, "clip_b": b.clip_id, "verdict": verdict(a, b, alignment, qa),
             "offset_s": alignment.offset_s, "compared": alignment.compared, "agreeing": alignment.agreeing,
-            "pictures": alignment.pictures, "mean_bits": alignment.mean_bits,
+            "distinctive": alignment.distinctive, "mean_bits": alignment.mean_bits,
             "duration_a_s": a.duration_s, "duration_b_s": b.duration_s}

@@ -211,7 +211,8 @@ def pick_offsets(votes: np.ndarray, bin_s: float) -> Iterator[tuple[int, int, li
 
     An offset is b's time minus a's time of a voting sample pair; votes are
     binned (`bin_s` wide) and a bin counts its neighbours' votes too, so an
-    offset that straddles a bin edge is not split in two.
+    offset that straddles a bin edge is not split in two; only bins with no
+    fuller neighbour are offered.
     """
     if votes.size == 0:
         return
@@ -222,11 +223,17 @@ def pick_offsets(votes: np.ndarray, bin_s: float) -> Iterator[tuple[int, int, li
     unique_keys, key_index, counts = np.unique(keys, return_inverse=True, return_counts=True)
     mean_offset = np.bincount(key_index.reshape(-1), weights=offsets) / counts
     neighbours = counts.copy()
+    # Only a bin holding at least as many votes as each neighbour offers its offset: a nearly
+    # empty bin beside a full one would otherwise outrank it on the full one's votes and offer
+    # its own stray offset (a still scene votes for every offset; its copy's true offset is a peak).
+    peak = np.ones(len(counts), bool)
     for step in (-1, 1):
         at = np.searchsorted(unique_keys, unique_keys + step)
         found = (at < len(unique_keys)) & (unique_keys[np.minimum(at, len(unique_keys) - 1)] == unique_keys + step)
-        neighbours[found] += counts[at[found]]
-    strong = np.flatnonzero(neighbours >= MIN_VOTES)
+        neighbour_counts = np.where(found, counts[np.minimum(at, len(unique_keys) - 1)], 0)
+        neighbours += neighbour_counts
+        peak &= counts >= neighbour_counts
+    strong = np.flatnonzero((neighbours >= MIN_VOTES) & peak)
     if strong.size == 0:
         return
     pair_of = unique_keys[strong] >> 32

@@ -19,13 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
-from transforms.storage import fs as storage
-from transforms.storage.archive_root import clip_id_for
-from transforms.storage.parquet import read_table, table_files
+from transforms.storage.fs import fs as storage
+from transforms.storage.fs.archive_root import clip_id_for
+from transforms.storage.fs.parquet import read_table, table_files
 
 # 1: launcher-side buckets; 2: the Beam stage with offsets and excerpts; 3: only samples inside
-# the other clip's sampled span are compared
-MATCHING_VERSION = 3
+# the other clip's sampled span are compared; 4: distinctive samples instead of distinct pictures,
+# and only peak offset bins are candidates
+MATCHING_VERSION = 4
 MATCHES_FILE = ".matches.parquet"  # hidden: readers of the snapshot never list it
 SEMI_JOIN_MAX_FRACTION = 0.25      # above this share of queries, filtering stored records saves nothing
 

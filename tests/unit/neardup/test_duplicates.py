@@ -70,7 +70,7 @@ def footage():
 def test_dense_copy_of_a_sparse_original_is_the_same_footage(footage):
     original, copy, _ = footage
     alignment = align(original, copy, 0.0, QA)
-    assert (alignment.compared, alignment.agreeing, alignment.pictures) == (40, 40, 40)
+    assert (alignment.compared, alignment.agreeing, alignment.distinctive) == (40, 40, 40)
     assert alignment.mean_bits == 2.0
     assert verdict(original, copy, alignment, QA) == SAME
     assert verdict(original, copy, align(original, copy, 10.0, QA), QA) == NOTHING  # a wrong offset
@@ -88,8 +88,32 @@ def test_a_static_picture_is_not_evidence():
     still = np.full(30, _random_hashes(1)[0])
     a, b = _series("a", np.arange(30.0), still), _series("b", np.arange(30.0), still)
     alignment = align(a, b, 0.0, QA)
-    assert alignment.agreeing == 30 and alignment.pictures == 1
+    assert alignment.agreeing == 30 and alignment.distinctive == 0
     assert verdict(a, b, alignment, QA) == NOTHING
+
+
+def _jittered(base: np.ndarray, count: int, bits: int, rng) -> np.ndarray:
+    """`count` hashes of one view, each with `bits` random bits of `base` flipped (a still scene
+    whose hash jitters with noise and small motion)."""
+    masks = [sum(1 << int(bit) for bit in rng.choice(63, bits, replace=False)) for _ in range(count)]
+    return base ^ np.array(masks, np.int64)
+
+
+def test_a_short_mostly_static_copy_is_the_same_footage_but_another_stretch_is_not():
+    """8 samples of one view that jitters by 4 bits (pictures 8 bits apart, never more than 10):
+    a copy (1 bit off each sample) pins every moment; another stretch agrees just as well at any
+    offset, so it pins none."""
+    rng = np.random.default_rng(5)
+    view = _random_hashes(1)[0]
+    scene = _jittered(view, 16, 4, rng)
+    times = np.arange(8) * 0.5
+    first, second = _series("first", times, scene[:8]), _series("second", times, scene[8:])
+    copy = _series("copy", times, _flip(scene[:8], 1))
+    same = align(first, copy, 0.0, QA)
+    assert same.agreeing == same.distinctive == 8 and verdict(first, copy, same, QA) == SAME
+    other = best_alignment(first, second, [0.0, -0.5, 0.5], QA)
+    assert other.fraction >= QA.dup_min_fraction and other.agreeing >= 3   # agreeing alone would pair them
+    assert other.distinctive < QA.dup_min_samples and verdict(first, second, other, QA) == NOTHING
 
 
 def test_clips_that_only_overlap_at_their_ends_are_nothing():
@@ -173,6 +197,18 @@ def test_pick_offsets_needs_two_votes_near_one_offset():
     assert len(found) == 1
     a, b, offsets = found[0]
     assert (a, b) == (1, 2) and offsets[0] == pytest.approx(30.0, abs=0.1)
+
+
+def test_pick_offsets_offers_peaks_not_a_stray_vote_beside_one():
+    """A mostly still clip and its copy (tree.avi at fps:1): the still samples vote for every
+    whole-second offset, the copy's true offset 0 has the most votes, and a single stray vote at
+    0.667 s sits in the bin between; that bin's neighbour sum is the largest, yet 0 comes first."""
+    offsets_s = [0.0] * 30 + [0.667] + [1.0] * 20 + [-1.0] * 20 + [-0.6]
+    votes = np.zeros(len(offsets_s), dtype=[("a", "<u8"), ("b", "<u8"), ("ta", "<f8"), ("tb", "<f8"),
+                                            ("bits", "<u1")])
+    votes["a"], votes["b"], votes["tb"] = 1, 2, offsets_s
+    (_, _, offsets), = pick_offsets(votes, 0.5)
+    assert offsets[0] == 0.0 and 0.667 not in offsets and -0.6 not in offsets
 
 
 # -- the matching stage as a Beam transform ---------------------------------------------------
