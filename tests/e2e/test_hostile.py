@@ -148,7 +148,7 @@ def test_run_finishes_and_accounts_for_every_input(hostile_run):
     got.update({_name(root, e["uri"]): e["error_kind"] for e in errors})
     assert got == EXPECTED
     assert all(e["message"] and "\n" not in e["message"] for e in errors)
-    # FFmpeg's own chatter stays off (transforms.isolation.pool.quiet_ffmpeg): no log lines
+    # FFmpeg's own chatter stays off (transforms.isolation.child.quiet_ffmpeg): no log lines
     # like "[h264 @ 0x...] Invalid NAL unit size" or "moov atom not found".
     assert " @ 0x" not in result.stderr and "moov atom" not in result.stderr, result.stderr[-2000:]
 

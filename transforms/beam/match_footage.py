@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import MATCHES_SCHEMA, QaOptions
-from transforms.storage.fs.gcs import use_emulator_credentials
+from transforms.storage.gcs import use_emulator_credentials
 from transforms.neardup.align import judge
 from transforms.neardup.buckets import (
     BANDS,
@@ -40,7 +40,7 @@ from transforms.neardup.buckets import (
 )
 from transforms.neardup.plan import MatchPlan
 from transforms.neardup.series import SERIES_COLUMNS, ClipSeries, series_from_batch, series_from_table
-from transforms.storage.fs.parquet import read_file, write_table
+from transforms.storage.parquet import read_file, write_table
 
 FLUSH_RECORDS = 500_000  # band records buffered per bundle before they are sent on
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 from schemas import CLIPS_SCHEMA, MATCHES_SCHEMA
 from transforms.storage.fs import fs as storage
 from transforms.neardup.align import EXCERPT_A, EXCERPT_B, SAME
-from transforms.storage.fs.parquet import read_file, read_table, table_files, write_table
+from transforms.storage.parquet import read_file, read_table, table_files, write_table
 
 RESULT_COLUMNS = ("duplicate_of", "excerpt_of", "excerpt_offset_s")
 _RANK_COLUMNS = ["clip_id", "uri", "sha256", "width", "height", "size_bytes", "duration_s", "run_id",

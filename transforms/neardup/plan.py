@@ -20,8 +20,8 @@ import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
 from transforms.storage.fs import fs as storage
-from transforms.storage.fs.archive_root import clip_id_for
-from transforms.storage.fs.parquet import read_table, table_files
+from transforms.storage.archive_root import clip_id_for
+from transforms.storage.parquet import read_table, table_files
 
 # 1: launcher-side buckets; 2: the Beam stage with offsets and excerpts; 3: only samples inside
 # the other clip's sampled span are compared; 4: distinctive samples instead of distinct pictures,
