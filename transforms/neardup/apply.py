@@ -31,7 +31,7 @@ from typing import Optional
 import pyarrow as pa
 
 from schemas import CLIPS_SCHEMA, MATCHES_SCHEMA
-from transforms.storage.fs import fs as storage
+from transforms.storage import fs as storage
 from transforms.neardup.align import EXCERPT_A, EXCERPT_B, SAME
 from transforms.storage.parquet import read_file, read_table, table_files, write_table
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
-from transforms.storage.fs import fs as storage
+from transforms.storage import fs as storage
 from transforms.storage.archive_root import clip_id_for
 from transforms.storage.parquet import read_table, table_files
 
