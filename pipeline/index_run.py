@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import platform
 import shutil
 import sys
@@ -26,6 +27,7 @@ from transforms.dup_apply import apply_matches
 from transforms.dup_plan import has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
 from transforms.incremental import carry_forward, plan_run
+from transforms.media_io import is_remote
 from transforms.output_dir import check_index_folder, make_output
 from transforms.run_lock import RunLease
 from transforms.selection import Selection
@@ -62,6 +64,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Run one index pass; returns the committed run summary. Raises on bad input."""
     check_beam_args(beam_args)
+    args = _absolute_output(args)
     check_writable(args.output)
     check_index_folder(args.output)
     selection = matched_inputs(args)
@@ -131,6 +134,18 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             if not committed and current_run_id(args.output) != run_id:
                 storage.delete_tree(snapshot)  # never leave half a snapshot behind (nor delete a live one)
     return run
+
+
+def _absolute_output(args: argparse.Namespace) -> argparse.Namespace:
+    """A local --output as an absolute path: every path the workers get is derived from it.
+
+    SDK workers of a cluster (Flink's EXTERNAL/PROCESS environments, Dataflow) do not run in
+    this process's working directory: a relative snapshot folder would be resolved against
+    theirs. The caller's `args` keep the path as typed (for the closing line).
+    """
+    if is_remote(args.output):
+        return args
+    return argparse.Namespace(**{**vars(args), "output": os.path.abspath(os.path.expanduser(args.output))})
 
 
 def _resume(args, config, snapshot, plan):
