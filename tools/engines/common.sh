@@ -92,24 +92,37 @@ launch() {
   echo $! >"$RUN/pids/$name.pid"
 }
 
-# stop_pid NAME: TERM its process group, KILL after 15 s; forget the pid.
-stop_pid() {
-  local name="$1" pid i
-  if pid=$(alive "$name"); then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 75; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
-    done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    say "stopped $name (pid $pid)"
-  fi
-  # The process group may outlive its leader (an SDK worker of a killed pool).
-  if [ -f "$RUN/pids/$name.pid" ]; then
-    pid=$(cat "$RUN/pids/$name.pid")
+any_alive() {
+  local pid
+  for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 0; done
+  return 1
+}
+
+# stop_all NAME... : TERM the process group of each (all at once: JVMs take seconds to
+# exit), KILL what is left after 20 s; forget the pids. A NAME is a pid file under
+# $RUN/pids without .pid; the leader of each group is the process recorded there.
+stop_all() {
+  local name pid i pids=() names=()
+  for name in "$@"; do
+    if pid=$(alive "$name"); then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid")
+      names+=("$name")
+    fi
+  done
+  for ((i = 0; i < 100; i++)); do
+    any_alive "${pids[@]}" || break
+    sleep 0.2
+  done
+  for name in "$@"; do
+    [ -f "$RUN/pids/$name.pid" ] || continue
+    pid=$(tail -n1 "$RUN/pids/$name.pid")
+    # The group may outlive its leader (an SDK worker of a pool), or the leader ignored TERM.
     kill -KILL -- "-$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
     rm -f "$RUN/pids/$name.pid"
-  fi
+  done
+  [ ${#names[@]} = 0 ] || say "stopped ${names[*]}"
 }
 
 port_free_or_die() {  # port_free_or_die PORT WHAT

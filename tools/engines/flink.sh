@@ -275,27 +275,16 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local home i pid
-  [ -d "$RUN" ] || { say "nothing started (no $RUN)"; return; }
-  stop_pid jobserver
-  for ((i = 1; i <= 16; i++)); do stop_pid "pool$i"; done
-  if home=$(flink_home 2>/dev/null) && [ -d "$CONF" ]; then
-    flink_env
-    for f in "$RUN"/pids/flink-tm*-taskexecutor.pid; do
-      [ -f "$f" ] || continue
-      i=$(basename "$f" | sed 's/^flink-\(tm[0-9]*\)-taskexecutor.pid$/\1/')
-      FLINK_IDENT_STRING="$i" "$home/bin/taskmanager.sh" stop >>"$RUN/log/scripts.log" 2>&1 || true
-    done
-    FLINK_IDENT_STRING=jm "$home/bin/jobmanager.sh" stop >>"$RUN/log/scripts.log" 2>&1 || true
-  fi
-  # Anything the scripts left (a JVM that ignored TERM).
-  for f in "$RUN"/pids/flink-*.pid; do
-    [ -f "$f" ] || continue
-    while read -r pid; do
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null && say "killed leftover pid $pid"
-    done <"$f"
-    rm -f "$f"
+  local names=() f
+  [ -d "$RUN/pids" ] || { say "nothing started (no $RUN/pids)"; return; }
+  # The job server first (it holds the jobs), then all the others at once. Flink's daemons
+  # run in their own sessions too (flink-daemon.sh: nohup ... &, not a group leader: the pid
+  # is signalled alone).
+  stop_all jobserver
+  for f in "$RUN"/pids/*.pid; do
+    [ -f "$f" ] && names+=("$(basename "$f" .pid)")
   done
+  [ ${#names[@]} = 0 ] || stop_all "${names[@]}"
   say "stopped"
 }
 

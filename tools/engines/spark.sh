@@ -79,8 +79,7 @@ cmd_start() {
 
 cmd_stop() {
   [ -d "$RUN" ] || { say "nothing started (no $RUN)"; return; }
-  stop_pid jobserver
-  stop_pid pool
+  stop_all jobserver pool
   say "stopped"
 }
 
