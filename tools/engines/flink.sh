@@ -83,7 +83,7 @@ flink_home() {  # print FLINK_HOME (the installed pyflink package: bin/, lib/, c
     touch "$venv/.complete"
   fi
   home=$(echo "$venv"/lib/python3*/site-packages/pyflink)
-  [ -f "$home/lib/flink-dist-1.19.3.jar" ] || die "no flink-dist jar in $home/lib" 1
+  ls "$home"/lib/flink-dist-*.jar >/dev/null 2>&1 || die "no flink-dist jar in $home/lib" 1
   echo "$home"
 }
 
