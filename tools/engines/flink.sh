@@ -30,7 +30,7 @@
 #
 # Env (defaults): FLINK_RPC_PORT 6123, FLINK_REST_PORT 8081, JOB_PORT 8099, ARTIFACT_PORT 8098,
 #   EXPANSION_PORT 8097, WORKER_POOL_PORT 50000, SDK_POOL_HOST sdk-pool, TASKMANAGERS 2, SLOTS 2 (per TaskManager),
-#   TM_MEMORY 1280m, JM_MEMORY 1024m, RESTART_ATTEMPTS 3,
+#   TM_MEMORY 1280m, JM_MEMORY 1024m, RESTART_ATTEMPTS 5 (3 s apart),
 #   ENGINES_RUN (state: config, pids, logs; default $CLIPINDEX_CACHE/engines/run/flink),
 #   CLIPINDEX_VENV, PYFLINK_PYTHON (a CPython 3.8-3.11 for the PyFlink venv; default: found).
 # Exit: 0 done; 1 failed to start (see the log named); 2 bad setup (port taken, no venv);
@@ -51,7 +51,7 @@ TASKMANAGERS=${TASKMANAGERS:-2}
 SLOTS=${SLOTS:-2}
 TM_MEMORY=${TM_MEMORY:-1280m}
 JM_MEMORY=${JM_MEMORY:-1024m}
-RESTART_ATTEMPTS=${RESTART_ATTEMPTS:-3}
+RESTART_ATTEMPTS=${RESTART_ATTEMPTS:-5}
 CONF="$RUN/conf"
 
 # --- Flink's files: PyPI's apache-flink (bin/) and apache-flink-libraries (lib/) ---------
@@ -142,7 +142,7 @@ restart-strategy:
   type: fixed-delay
   fixed-delay:
     attempts: $RESTART_ATTEMPTS
-    delay: 2 s
+    delay: 3 s
 heartbeat:
   interval: 2000
   timeout: 15000
