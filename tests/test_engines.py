@@ -6,7 +6,8 @@ end:
 - Flink 1.19: a JobManager and two TaskManagers (separate JVMs), Beam's Flink job server in
   front of them, and one Python SDK worker pool per TaskManager (EXTERNAL environment: the SDK
   workers are processes of clipindex's venv, not of this test, as on a cluster);
-- Spark 3.5: Beam's Spark job server (master local[2]) with an SDK worker pool.
+- Spark 3.5: a standalone Spark cluster (a Master and a Worker, which starts an executor JVM
+  per job) behind Beam's Spark job server, with an SDK worker pool.
 clipindex runs through its CLI with --runner PortableRunner against each, with --decode
 keyframes (which adds the near-duplicate stage: side inputs, a global gather, files written
 by workers and read back by the launcher) on a corpus with a re-encoded copy, an excerpt and
@@ -139,8 +140,10 @@ def flink(engines_root):
 @pytest.fixture(scope="session")
 def spark(engines_root):
     ports = {"JOB_PORT": _free_port(), "ARTIFACT_PORT": _free_port(), "EXPANSION_PORT": _free_port(),
-             "WORKER_POOL_PORT": _free_port()}
-    engine = Engine("spark", str(engines_root / "spark"), {k: str(v) for k, v in ports.items()})
+             "WORKER_POOL_PORT": _free_port(), "SPARK_MASTER_PORT": _free_port(),
+             "SPARK_MASTER_UI_PORT": _free_port(), "SPARK_WORKER_UI_PORT": _free_port()}
+    engine = Engine("spark", str(engines_root / "spark"),
+                    {"SPARK_CLUSTER": "1", **{k: str(v) for k, v in ports.items()}})
     engine.start()
     engine.job_endpoint = f"localhost:{ports['JOB_PORT']}"
     engine.pool = f"localhost:{ports['WORKER_POOL_PORT']}"
@@ -215,10 +218,13 @@ def test_flink_cluster_matches_local_runner(corpus, local_index, flink):
             assert "Starting worker with command" in handle.read(), f"{pool} started no SDK worker"
 
 
-def test_spark_job_server_matches_local_runner(corpus, local_index, spark):
+def test_spark_cluster_matches_local_runner(corpus, local_index, spark):
     out = _index(corpus, "spark", *PORTABLE_FLAGS, "--job_endpoint", spark.job_endpoint,
                  "--environment_config", spark.pool)
     assert_same_index(local_index, out)
+    # The stages ran in an executor the standalone Worker started, not in the job server.
+    with open(os.path.join(spark.run_dir, "log", "worker.log")) as handle:
+        assert "Asked to launch executor" in handle.read()
 
 
 def _rest(flink, path: str):
