@@ -79,9 +79,9 @@ class Engine:
         self.name = name
         self.script = os.path.join(REPO, "tools", "engines", f"{name}.sh")
         self.run_dir = run_dir
-        self.env = {**os.environ, "ENGINES_RUN": run_dir,
-                    "CLIPINDEX_VENV": sys.prefix,  # the SDK workers run this interpreter's venv
-                    **env}
+        self.env = {**os.environ, "ENGINES_RUN": run_dir, **env}
+        if sys.prefix != sys.base_prefix:  # the SDK workers run this interpreter's venv
+            self.env["CLIPINDEX_VENV"] = sys.prefix
 
     def __call__(self, command: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([self.script, command, *args], env=self.env, capture_output=True, text=True,
@@ -232,12 +232,15 @@ def _rest(flink, path: str):
         return json.load(response)
 
 
-def _running_job(flink):
-    """(job id, vertex names RUNNING) of the cluster's running job, or None."""
+def _index_stage_reading(flink):
+    """The running job's id once its stage that reads the clips has received some, else None."""
     for job in _rest(flink, "/jobs/overview")["jobs"]:
-        if job["state"] == "RUNNING":
-            detail = _rest(flink, f"/jobs/{job['jid']}")
-            return job["jid"], [v["name"] for v in detail["vertices"] if v["status"] == "RUNNING"]
+        if job["state"] != "RUNNING":
+            continue
+        for vertex in _rest(flink, f"/jobs/{job['jid']}")["vertices"]:
+            if "{Index" in vertex["name"] and vertex["status"] == "RUNNING" \
+                    and vertex["metrics"].get("read-records", 0) > 0:
+                return job["jid"]
     return None
 
 
@@ -248,16 +251,15 @@ def test_taskmanager_killed_mid_run_restarts_and_commits_the_same_index(corpus, 
                "--job_endpoint", flink.job_endpoint, "--environment_config", flink.pool]
     run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # Kill TaskManager 1 once the clips are being read (the Index stage has started).
+        # Kill TaskManager 1 while the clips are being read: the stage that indexes them has
+        # received its input (Flink's REST metrics, refreshed every second here).
         deadline = time.monotonic() + 600
         job = None
-        while time.monotonic() < deadline and run.poll() is None:
+        while job is None and time.monotonic() < deadline and run.poll() is None:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                job = _running_job(flink)
-                if job and any("Index" in name for name in job[1]):
-                    break
+                job = _index_stage_reading(flink)
             time.sleep(0.2)
-        assert job and run.poll() is None, "the run ended before its Index stage was seen running"
+        assert job and run.poll() is None, "the run ended before its Index stage was seen reading"
         killed = flink("kill-taskmanager", "1")
         assert killed.returncode == 0, killed.stderr
         output_text, _ = run.communicate(timeout=RUN_TIMEOUT_S)
@@ -267,7 +269,7 @@ def test_taskmanager_killed_mid_run_restarts_and_commits_the_same_index(corpus, 
             run.wait()
     assert run.returncode == 0, output_text + flink.logs()
     # The kill did hit the job: Flink recorded the lost TaskManager and restarted the work.
-    history = _rest(flink, f"/jobs/{job[0]}/exceptions")["exceptionHistory"]["entries"]
+    history = _rest(flink, f"/jobs/{job}/exceptions")["exceptionHistory"]["entries"]
     assert history, "Flink recorded no failure: the TaskManager was killed after the job's work"
     assert_same_index(local_index, output)
     # Bring TaskManager 1 back for whatever runs next (start is idempotent).

@@ -143,6 +143,9 @@ restart-strategy:
   fixed-delay:
     attempts: $RESTART_ATTEMPTS
     delay: 3 s
+metrics:
+  fetcher:
+    update-interval: 1000  # REST job metrics (tests wait on them)
 heartbeat:
   interval: 2000
   timeout: 15000
