@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import shutil
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from transforms.neardup.plan import MatchPlan, has_work, kept_relations, matchin
 from transforms.faults import fail_point
 from transforms.launcher.incremental import carry_forward, plan_run
 from transforms.launcher.rebase import drop_rebased, rebase_if_moved
+from transforms.storage.readers import is_remote
 from transforms.storage.output_dir import check_index_folder, make_output
 from transforms.storage.lock.lease import RunLease
 from transforms.launcher.selection import Selection
@@ -82,6 +84,7 @@ class _Night:
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Run one index pass; returns the committed run summary. Raises on bad input."""
     check_beam_args(beam_args)
+    args = _absolute_output(args)
     check_writable(args.output)
     check_index_folder(args.output)
     selection = matched_inputs(args)
@@ -190,6 +193,18 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     run["matching_stats"] = neardup_stats
     run["changes"]["reclassified"] = {"count": len(reclassified), "clips": reclassified}
     return run
+
+
+def _absolute_output(args: argparse.Namespace) -> argparse.Namespace:
+    """A local --output as an absolute path: every path the workers get is derived from it.
+
+    SDK workers of a cluster (Flink's EXTERNAL/PROCESS environments, Dataflow) do not run in
+    this process's working directory: a relative snapshot folder would be resolved against
+    theirs. The caller's `args` keep the path as typed (for the closing line).
+    """
+    if is_remote(args.output):
+        return args
+    return argparse.Namespace(**{**vars(args), "output": os.path.abspath(os.path.expanduser(args.output))})
 
 
 def _resume(args, config, snapshot, plan, keep_socket):

@@ -7,6 +7,7 @@ from the snapshot, and the every-clip-accounted invariant is checked on it.
 from __future__ import annotations
 
 import collections
+import math
 
 import pyarrow.compute as pc
 
@@ -58,9 +59,9 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
     if frame_count != frame_rows:
         raise InvariantBroken(f"frames table holds {frame_rows} rows but clips count {frame_count} frames")
 
-    total_duration_s = pc.sum(clips.column("duration_s")).as_py() or 0.0
-    duplicate_s = pc.sum(clips.filter(pc.is_valid(clips.column("duplicate_of"))).column("duration_s")).as_py() or 0.0
-    excerpt_s = pc.sum(clips.filter(pc.is_valid(clips.column("excerpt_of"))).column("duration_s")).as_py() or 0.0
+    total_duration_s = _exact_sum(clips.column("duration_s"))
+    duplicate_s = _exact_sum(clips.filter(pc.is_valid(clips.column("duplicate_of"))).column("duration_s"))
+    excerpt_s = _exact_sum(clips.filter(pc.is_valid(clips.column("excerpt_of"))).column("duration_s"))
     this_run = pc.equal(clips.column("run_id"), run_id)
     reindexed_clips = pc.sum(this_run).as_py() or 0
     return {
@@ -83,3 +84,9 @@ def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_
         "error_uris": error_uris,
         "error_kinds": dict(sorted(collections.Counter(errors.column("error_kind").to_pylist()).items())),
     }
+
+
+def _exact_sum(column) -> float:
+    """The correctly rounded sum, whatever the row order: a runner that writes the same rows
+    in other files (Flink, Spark, more workers) gets the same totals to the last bit."""
+    return math.fsum(value for value in column.to_pylist() if value is not None)
