@@ -191,11 +191,22 @@ def _quiet_beam_logs() -> None:
     logging.getLogger("apache_beam.runners.common").setLevel(level if level == logging.DEBUG else logging.CRITICAL)
 
 
+def _quiet_library_notices() -> None:
+    """Google's client libraries warn about Python and grpcio support dates on import (older
+    releases within setup.py's ranges do): notices for their developers, not clipindex's users,
+    and they would break the promise of one line on stderr. Beam's worker processes inherit it."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"google(\.|$)")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Before numpy is imported (through Beam): its OpenBLAS thread pool only competes with
     # the readers for cores here (see transforms.isolation.prestart.child_env).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    _quiet_library_notices()
     if argv and argv[0] == "index":
         # Before any thread or child starts, so they inherit the blocked signals (pipeline.interrupts);
         # with --runner, Beam's job-server processes keep theirs (Beam stops them with SIGINT).
