@@ -18,6 +18,8 @@
 #   ./bench/run.sh duplicates [ARGS]  # 38,200 clips with planted copies/excerpts, --decode keyframes,
 #                                     # recall at 3,800 vs 38,200, an incremental night (bench.duplicates_scale)
 #   ./bench/run.sh visual_qa [ARGS]   # keyframe QA vs bare PyAV on 720p/1080p B-frame clips
+#   ./bench/run.sh bucket [ARGS]      # local disk vs gs:// (fake-gcs-server behind a delaying, counting
+#                                     # proxy): ratios, requests/clip, MiB/clip, listing (bench.bucket)
 #   ./bench/run.sh all                # throughput (+sha256), slice, boston, scale
 #   ./bench/run.sh clean              # delete bench/work/
 #
@@ -43,6 +45,7 @@ case "$what" in
   long) exec "$PYTHON" -m bench.long_clips "$@" ;;
   duplicates) exec "$PYTHON" -m bench.duplicates_scale "$@" ;;
   visual_qa) exec "$PYTHON" -m bench.visual_qa_hd "$@" ;;
+  bucket) exec "$PYTHON" -m bench.bucket "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"
     "$PYTHON" -m bench.scale slice
@@ -50,5 +53,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|visual_qa|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|visual_qa|bucket|all|clean [ARGS]" >&2; exit 2 ;;
 esac
