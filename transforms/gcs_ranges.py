@@ -58,6 +58,7 @@ class ObjectRanges:
         self._pos = 0
         self._retry = DEFAULT_RETRY.with_timeout(READ_RETRY_TIMEOUT_S)
         self._fault = fault  # test-only (transforms.faults): every GET fails with it
+        self.requests = 0  # GETs sent, retries included
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._pos = offset if whence == 0 else (self._pos + offset if whence == 1 else self._size + offset)
@@ -79,6 +80,7 @@ class ObjectRanges:
 
         last: Optional[BaseException] = None
         for attempt in range(READ_ATTEMPTS):
+            self.requests += 1
             try:
                 if self._fault is not None:
                     raise self._fault

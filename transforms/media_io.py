@@ -203,10 +203,13 @@ class BlockCacheReader(CountingReader):
         return self._pos
 
 
-def open_input(uri: str) -> tuple[CountingReader, int]:
-    """Open `uri` for reading; returns the reader and the size in bytes now."""
+def open_input(uri: str, info=None, prefetched=None) -> tuple[CountingReader, int]:
+    """Open `uri` for reading; returns the reader and the size in bytes now.
+
+    gs://: `info` (the listing's FileInfo) gives size and generation without a metadata
+    request; `prefetched` are bytes the worker already read (transforms.gcs_prefetch)."""
     if uri.startswith("gs://"):
-        return _open_gcs(uri)
+        return _open_gcs(uri, info, prefetched)
     if is_remote(uri):
         return _open_other_remote(uri)
     path = local_path(uri)
@@ -262,18 +265,12 @@ def _open_other_remote(uri: str) -> tuple[CountingReader, int]:
     return CountingReader(raw, size), size
 
 
-def _open_gcs(uri: str) -> tuple[CountingReader, int]:
-    """A range-reading GCS object: FFmpeg's seeks become small ranged GETs."""
-    from transforms.gcs_ranges import ObjectRanges, object_info_or_problem
+def _open_gcs(uri: str, info=None, prefetched=None) -> tuple[CountingReader, int]:
+    """A range-reading GCS object: the head and the moov in one or two GETs, then blocks."""
+    from schemas import FileInfo
+    from transforms.gcs_prefetch import open_object
 
-    info = object_info_or_problem(uri)
-    if info.size_bytes is None:
-        raise InputProblem("not_found", "object no longer exists")
-    if info.size_bytes == 0:
-        raise InputProblem("empty_file", "object is empty (0 bytes)")
-    block_bytes = remote_chunk_bytes(info.size_bytes)
-    raw = ObjectRanges(uri, info.generation, info.size_bytes, io_fault("remote", uri))
-    return BlockCacheReader(raw, info.size_bytes, block_bytes), info.size_bytes
+    return open_object(info if info is not None and info.uri == uri else FileInfo(uri, None, None), prefetched)
 
 
 def remote_metadata(uri: str):
