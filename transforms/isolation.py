@@ -103,7 +103,7 @@ def _send_result(stream: BinaryIO, result: IndexResult) -> None:
         return
     pieces = result.frame_pieces
     samples = result.samples.serialize() if result.samples is not None else None
-    _write_message(stream, (result.clip, len(pieces), samples, result.thumbnail_jpeg))
+    _write_message(stream, (result.clip, len(pieces), samples, result.thumbnail_jpeg, result.storage))
     for piece in pieces:
         _write_message(stream, piece.serialize())
 
@@ -112,11 +112,11 @@ def _receive_result(stream: BinaryIO) -> IndexResult:
     message = _read_message(stream)
     if not isinstance(message, tuple):
         return message
-    clip, piece_count, samples, thumbnail = message
+    clip, piece_count, samples, thumbnail, storage = message
     pieces = [pa.ipc.read_record_batch(_read_message(stream), FRAMES_SCHEMA) for _ in range(piece_count)]
     return IndexedClip(clip, pieces,
                        pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None,
-                       thumbnail)
+                       thumbnail, storage)
 
 
 def quiet_ffmpeg() -> None:
@@ -135,9 +135,9 @@ def _apply_test_hooks(info: FileInfo) -> None:
         time.sleep(3600)
 
 
-def index_in_process(info: FileInfo, config: IndexConfig) -> IndexResult:
+def index_in_process(info: FileInfo, config: IndexConfig, prefetched=None) -> IndexResult:
     _apply_test_hooks(info)
-    return index_file(info, config)
+    return index_file(info, config, prefetched)
 
 
 @dataclasses.dataclass
@@ -145,6 +145,7 @@ class _InFlight:
     info: FileInfo
     budget_s: float
     started: float  # monotonic time the child could begin it
+    prefetched: object = None  # transforms.gcs_prefetch.Prefetched: bytes the worker already read
 
 
 class IsolatedIndexer:
@@ -165,6 +166,7 @@ class IsolatedIndexer:
         self._ready = False
         self._served = 0
         self._in_flight: collections.deque[_InFlight] = collections.deque()
+        self._message_limit = 0  # prefetched bytes that fit the child's stdin pipe with one message
 
     def start(self) -> None:
         """Start the child now without waiting: its imports overlap the worker's own start-up."""
@@ -193,6 +195,9 @@ class IsolatedIndexer:
     def _spawn(self) -> None:
         self._child = prestart.take() or prestart.spawn()
         _widen_pipe(self._child.stdout)
+        # Prefetched bytes ride with the clip only while one message fits the pipe: a write
+        # then never waits on a child that is itself waiting to hand back a large result.
+        self._message_limit = _widen_pipe(self._child.stdin) - PIPE_SLACK_BYTES
         self._ready = False
         self._served = 0
         _write_message(self._child.stdin, self._config)
@@ -227,7 +232,7 @@ class IsolatedIndexer:
                 if not stream.closed:
                     stream.close()
 
-    def submit(self, info: FileInfo) -> None:
+    def submit(self, info: FileInfo, prefetched=None) -> None:
         """Queue a clip for the child; its row comes from a later `next_result()`."""
         if not self._in_flight and (self._child is None or self._served >= CLIPS_PER_CHILD
                                     or self._child.poll() is not None):
@@ -237,13 +242,14 @@ class IsolatedIndexer:
             self._spawn()
         if not self._ready:
             self._await_ready()
-        self._send(info)
+        self._send(info, prefetched)
 
-    def _send(self, info: FileInfo) -> None:
+    def _send(self, info: FileInfo, prefetched=None) -> None:
         started = time.monotonic()  # only counts for the head; later ones reset it below
-        self._in_flight.append(_InFlight(info, time_budget_s(info, self._config), started))
+        self._in_flight.append(_InFlight(info, time_budget_s(info, self._config), started, prefetched))
+        fits = prefetched is not None and prefetched.nbytes <= self._message_limit
         try:
-            _write_message(self._child.stdin, info)
+            _write_message(self._child.stdin, (info, prefetched) if fits else info)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child died on an earlier clip: next_result() names that one
 
@@ -268,13 +274,13 @@ class IsolatedIndexer:
     def _replace_child(self, head: _InFlight, kind: str, message: str) -> IndexResult:
         """Blame the clip being read; give the queued ones to a fresh child."""
         self._in_flight.popleft()
-        queued = [entry.info for entry in self._in_flight]
+        queued = [(entry.info, entry.prefetched) for entry in self._in_flight]
         self._in_flight.clear()
         if queued:
             self._spawn()
             self._await_ready()
-            for info in queued:
-                self._send(info)
+            for info, prefetched in queued:
+                self._send(info, prefetched)
         return error_record(head.info, kind, "isolate", message, self._config.run_id)
 
     def index(self, info: FileInfo) -> IndexResult:
@@ -317,8 +323,8 @@ class IsolatedPool:
         for indexer in self._indexers:
             indexer.start()
 
-    def submit(self, info: FileInfo) -> None:
-        min(self._indexers, key=lambda indexer: indexer.in_flight).submit(info)
+    def submit(self, info: FileInfo, prefetched=None) -> None:
+        min(self._indexers, key=lambda indexer: indexer.in_flight).submit(info, prefetched)
 
     def next_result(self) -> IndexResult:
         """The first row any child finishes (blocks; a child over budget yields its timeout row)."""
@@ -346,16 +352,23 @@ class IsolatedPool:
 # going on to the next clip. 1 MiB is the largest size an unprivileged process
 # may ask for (/proc/sys/fs/pipe-max-size).
 PIPE_BYTES = 1024 * 1024
+DEFAULT_PIPE_BYTES = 64 * 1024
+PIPE_SLACK_BYTES = 16 * 1024  # a message's FileInfo and framing beside its prefetched bytes
 
 
-def _widen_pipe(stream) -> None:
+def _widen_pipe(stream) -> int:
+    """Ask for PIPE_BYTES; returns the pipe's size now."""
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
     if set_size is None:
-        return
+        return DEFAULT_PIPE_BYTES
     try:
         fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
     except OSError:
         pass  # a lower pipe-max-size: the default still works, only slower
+    try:
+        return fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    except OSError:
+        return DEFAULT_PIPE_BYTES
 
 
 def _describe_exit(code: Optional[int]) -> str:
@@ -382,8 +395,9 @@ def _serve() -> None:
         config = _read_message(protocol_in)
         _write_message(protocol_out, _READY)
         while True:
-            info = _read_message(protocol_in)
-            _send_result(protocol_out, index_in_process(info, config))
+            message = _read_message(protocol_in)
+            info, prefetched = message if isinstance(message, tuple) else (message, None)
+            _send_result(protocol_out, index_in_process(info, config, prefetched))
     except EOFError:
         return
 
