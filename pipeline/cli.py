@@ -154,6 +154,10 @@ def _summary_notes(run: dict) -> str:
 
     notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], True,
                                                          run.get("excerpts", 0), run.get("excerpt_hours", 0.0))]
+    if run.get("storage"):
+        storage = run["storage"]
+        notes.append(f"gs: {storage['requests_per_clip']:.1f} requests/clip, {storage['mib_per_clip']:.2f} MiB/clip, "
+                     f"listing {run['listing_s']:.1f} s")
     return "".join(f"; {note}" for note in notes if note)
 
 

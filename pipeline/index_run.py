@@ -64,7 +64,9 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     check_beam_args(beam_args)
     check_writable(args.output)
     check_index_folder(args.output)
+    listing_started = time.monotonic()
     selection = matched_inputs(args)
+    listing_s = time.monotonic() - listing_started
     files = selection.files
     started_at = dt.datetime.now(dt.timezone.utc)
     started = time.monotonic()
@@ -80,6 +82,7 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             storage.makedirs(storage.join(snapshot, table))
         progress_dir = tempfile.mkdtemp(prefix="clipindex-progress-")
         committed = False
+        storage_read: dict = {}
 
         def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
             shutil.rmtree(progress_dir, ignore_errors=True)
@@ -105,8 +108,8 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
                 printer = (contextlib.nullcontext() if args.quiet
                            else ProgressPrinter(progress_dir, len(to_read)))
                 with printer:
-                    run_index_pipeline(to_read, config, snapshot, beam_options(args, beam_args),
-                                       args.runner, checkpoint, match)
+                    storage_read = run_index_pipeline(to_read, config, snapshot, beam_options(args, beam_args),
+                                                      args.runner, checkpoint, match)
             if previous is not None:
                 carry_forward(previous, snapshot, plan.carry_clip_ids, run_id)
                 refresh_thresholds(previous, snapshot, plan, config, qa_thresholds(config))
@@ -119,6 +122,8 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
             run = _summarize(args, files, plan, config, snapshot, previous, started_at, started,
                              selection, resumed)
             run["broke_stale_lock"] = lease.broke_stale_lock
+            run["listing_s"] = round(listing_s, 3)
+            run["storage"] = storage_read or None  # clips read from a bucket: requests and bytes each
             run["matching_stats"] = matched
             with INTERRUPTS.committing():
                 lease.check()  # fencing: commit only while the lock is still this run's
