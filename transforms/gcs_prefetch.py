@@ -5,9 +5,10 @@ headers and FFmpeg's first buffer) and the moov, which is either right there
 (faststart) or in the last few hundred KiB (what cameras write). `prefetch`
 gets exactly that, guided by the top-level box headers:
 
-1. the head: `head_bytes(size)` from offset 0;
+1. the head: `head_bytes(size)` from offset 0 (1/64 of the object, 20-128 KiB:
+   FFmpeg's first buffer, or the first packets it probes);
 2. if the moov starts in the head but does not end there: the rest of it (and
-   FFmpeg's next buffer past its end) in one read; if a box crosses the head's
+   as much again for the packets FFmpeg probes after it) in one read; if a box crosses the head's
    end before any moov (the mdat of a camera clip), everything after that box
    when it is at most TAIL_BYTES (the moov and whatever follows it), else one
    more look at the next box header.
@@ -41,7 +42,7 @@ from transforms.media_io import BlockCacheReader, InputProblem, os_error_kind, r
 
 HEAD_MIN_BYTES = 20 * 1024      # FFmpeg's first 16 KiB buffer and a small faststart moov
 HEAD_MAX_BYTES = 128 * 1024     # a faststart moov of a few minutes of video fits
-FFMPEG_READ_AHEAD_BYTES = 16 * 1024  # FFmpeg's buffer fill past the moov's end (read_size)
+FFMPEG_READ_AHEAD_BYTES = 16 * 1024  # FFmpeg's buffer size on remote objects (transforms.read_size)
 TAIL_BYTES = 8 * 1024 * 1024    # everything after the mdat up to this is read at once
 PROBE_BYTES = 64 * 1024         # else this much, to see the next box header
 MAX_READS = 4                   # head + guided reads, whatever the file claims
@@ -50,8 +51,13 @@ _MP4_FIRST_BOXES = (b"ftyp", b"moov", b"free", b"skip", b"wide", b"mdat", b"styp
 DEFAULT_INFLIGHT = 16
 
 
+def packets_allowance(size_bytes: int) -> int:
+    """Bytes of the first packets FFmpeg probes when it opens a file (grows with the bit rate)."""
+    return min(HEAD_MAX_BYTES, size_bytes // 64)
+
+
 def head_bytes(size_bytes: int) -> int:
-    return min(size_bytes, max(HEAD_MIN_BYTES, min(HEAD_MAX_BYTES, size_bytes // 64)))
+    return min(size_bytes, max(HEAD_MIN_BYTES, packets_allowance(size_bytes)))
 
 
 @dataclasses.dataclass
@@ -93,6 +99,11 @@ class _Extents:
         data = self.datas[number][offset - start: offset - start + size]
         return data if len(data) == size else None
 
+    def remove(self, start: int) -> None:
+        number = bisect.bisect_left(self.starts, start)
+        if number < len(self.starts) and self.starts[number] == start:
+            del self.starts[number], self.datas[number]
+
     def first_missing(self, start: int, end: int) -> Optional[int]:
         while start < end:
             number = self.find(start)
@@ -128,13 +139,12 @@ def next_read(have: _Extents, size: int) -> Optional[tuple[int, int]]:
         if box_size < header_len or (offset == 0 and box_type not in _MP4_FIRST_BOXES):
             return None  # not an MP4 (or damaged): FFmpeg reads what it needs, in blocks
         if box_type == b"moov":
+            # FFmpeg fills its buffer from 0 in FFMPEG_READ_AHEAD_BYTES steps, past the moov
+            # into the first packets it probes (of a faststart file): allow for those as much
+            # as a moov-at-end file's head does.
             moov_end = offset + box_size
-            if have.first_missing(offset, moov_end) is None:
-                # In what FFmpeg filled its buffer with from 0: up to that buffer's end.
-                want_end = -(-(moov_end + 1) // FFMPEG_READ_AHEAD_BYTES) * FFMPEG_READ_AHEAD_BYTES
-            else:  # a moov FFmpeg reads in one go, then its next buffer from the moov's end
-                want_end = moov_end + FFMPEG_READ_AHEAD_BYTES
-            want_end = min(size, want_end)
+            buffer_end = -(-(moov_end + 1) // FFMPEG_READ_AHEAD_BYTES) * FFMPEG_READ_AHEAD_BYTES
+            want_end = min(size, max(buffer_end, moov_end + packets_allowance(size)))
             missing = have.first_missing(offset, want_end)
             return None if missing is None else (missing, want_end)
         if box_type == b"moof":
@@ -184,56 +194,61 @@ def prefetch(info: FileInfo) -> Prefetched:
 
 
 class ExtentReader(BlockCacheReader):
-    """Serves reads from prefetched extents; anything else is fetched in blocks (see BlockCacheReader),
-    several blocks a request while misses run on sequentially. `bytes_read` counts every byte
-    fetched for this clip, prefetched ones included; `requests` every GET."""
+    """Serves reads from prefetched extents; a miss fetches from where it is, at least a chunk
+    (twice the last while misses run onward, up to SEQUENTIAL_MAX_BYTES) and never what is already
+    here. `bytes_read` counts every byte fetched for this clip, prefetched ones included;
+    `requests` every GET. Fetched extents beyond MAX_CACHED_BYTES are dropped oldest first."""
 
-    def __init__(self, raw, size_bytes: int, block_bytes: int, extents: list[tuple[int, bytes]],
+    def __init__(self, raw, size_bytes: int, chunk_bytes: int, extents: list[tuple[int, bytes]],
                  requests_before: int = 0):
-        super().__init__(raw, size_bytes, block_bytes)
+        super().__init__(raw, size_bytes, chunk_bytes)
         self._have = _Extents(extents)
         self.bytes_read = sum(len(data) for _, data in extents)
         self._requests_before = requests_before
-        self._last_block = -2
-        self._run_blocks = 1
+        self._fetched: list[tuple[int, int]] = []  # (start, length) of extents fetched here, oldest first
+        self._fetched_bytes = 0
+        self._last_end = -1
+        self._run = chunk_bytes
 
     @property
     def requests(self) -> int:
         return self._requests_before + getattr(self._raw, "requests", 0)
 
-    def _fetch(self, number: int) -> bytes:
-        block = self._blocks.get(number)
-        if block is not None:
-            return block
-        # A miss right after the last one: FFmpeg is reading on (a demux, a decode); fetch more at once.
-        self._run_blocks = min(self._run_blocks * 2, max(1, SEQUENTIAL_MAX_BYTES // self._block)) \
-            if number == self._last_block + 1 else 1
-        count = max(1, min(self._run_blocks, -(-(self.size_bytes - number * self._block) // self._block)))
-        while self._blocks and (len(self._blocks) + count) * self._block > self.MAX_CACHED_BYTES:
-            self._blocks.pop(next(iter(self._blocks)))
-        self._raw.seek(number * self._block)
-        data = self._raw.read(self._block * count)
+    def _fetch_at(self, position: int, end: int) -> None:
+        # Reading on, or skipping ahead less than the last read (FFmpeg walking fragments or
+        # demuxing past another track's samples): read more at once, as a stream would.
+        onward = self._last_end >= 0 and 0 <= position - self._last_end <= self._run
+        self._run = min(self._run * 2, SEQUENTIAL_MAX_BYTES) if onward else self._block
+        stop = min(self.size_bytes, position + max(self._run, end - position))
+        following = self._have.next_start(position)
+        if following is not None:
+            stop = min(stop, following)
+        self._raw.seek(position)
+        data = self._raw.read(stop - position)
         self.bytes_read += len(data)
-        for i in range(count):
-            self._blocks[number + i] = data[i * self._block: (i + 1) * self._block]
-        self._last_block = number + count - 1
-        return self._blocks[number]
+        self._last_end = position + len(data)
+        if not data:
+            return
+        while self._fetched and self._fetched_bytes + len(data) > self.MAX_CACHED_BYTES:
+            start, length = self._fetched.pop(0)
+            self._have.remove(start)
+            self._fetched_bytes -= length
+        self._have.add(position, data)
+        self._fetched.append((position, len(data)))
+        self._fetched_bytes += len(data)
 
     def read(self, size: int = -1) -> bytes:
         end = self.size_bytes if size is None or size < 0 else min(self.size_bytes, self._pos + size)
         parts = []
         while self._pos < end:
             number = self._have.find(self._pos)
-            if number >= 0:
-                start = self._have.starts[number]
-                piece = self._have.datas[number][self._pos - start: end - start]
-            else:
-                following = self._have.next_start(self._pos)
-                stop = min(end, following) if following is not None else end
-                block_number, offset = divmod(self._pos, self._block)
-                piece = self._fetch(block_number)[offset: offset + (stop - self._pos)]
-            if not piece:
-                break
+            if number < 0:
+                self._fetch_at(self._pos, end)
+                number = self._have.find(self._pos)
+                if number < 0:
+                    break  # nothing came back: the object is shorter than it was listed
+            start = self._have.starts[number]
+            piece = self._have.datas[number][self._pos - start: end - start]
             parts.append(piece)
             self._pos += len(piece)
         return b"".join(parts)
