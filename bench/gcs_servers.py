@@ -148,6 +148,17 @@ def bucket_on(binaries: tuple[str, str], root: Optional[str] = None, delay_ms: f
     return server, proxy
 
 
+def built_binaries() -> Optional[tuple[str, str]]:
+    """Like `binaries`, but never builds fake-gcs-server (minutes): for tests, which skip without it.
+    The proxy (standard library only) is built when missing, in about a second."""
+    cache = os.environ.get("CLIPINDEX_CACHE") or os.path.join(REPO, ".cache")
+    fake = os.path.join(cache, "bin", f"fake-gcs-server-{os.environ.get('FAKE_GCS_VERSION', 'v1.56.1')}")
+    if not os.access(fake, os.X_OK):
+        return None
+    proxy = tool_binary("build_delay_proxy.sh")
+    return (fake, proxy) if proxy else None
+
+
 def binaries() -> Optional[tuple[str, str]]:
     """(fake-gcs-server, delay-proxy) paths, built on first use; None where Go cannot build them."""
     fake = tool_binary("fetch_fake_gcs.sh")

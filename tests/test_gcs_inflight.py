@@ -1,0 +1,168 @@
+"""gs:// at a bucket's round trip: requests per clip counted where a bucket would count them.
+
+fake-gcs-server (built by tools/fetch_fake_gcs.sh; skipped when it is not) behind the
+delaying, counting proxy of bench/gcs_servers.py. The header tier must read a faststart
+or moov-at-end MP4 in at most two requests (no metadata GET: the listing gave size and
+generation), many clips must be in flight per worker, and the rows must equal the rows of
+the same files on local disk, whatever the container.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pyarrow.parquet as pq
+import pytest
+
+from bench import gcs_servers
+from schemas import ErrorRecord, FileInfo, IndexConfig
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.gcs
+BUCKET = "archive"
+LOCATION = ("uri", "clip_id", "run_id", "index_wall_s", "bytes_read", "mtime_s", "generation")
+
+
+@pytest.fixture(scope="module")
+def bucket():
+    binaries = gcs_servers.built_binaries()
+    if binaries is None:
+        pytest.skip("fake-gcs-server not built (tools/fetch_fake_gcs.sh)")
+    server, proxy = gcs_servers.bucket_on(binaries)
+    with server, proxy:
+        env = proxy.client_env()
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        _client().create_bucket(BUCKET)
+        yield proxy
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        _client()
+
+
+def _client():
+    from transforms.gcs import storage_client
+
+    storage_client.cache_clear()
+    return storage_client()
+
+
+def _ffmpeg(*args):
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", *args], check=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Faststart one-minute clips (synth), a camera clip with its moov at the end, the same clip
+    with a faststart moov larger than the head, and (other read paths) fragmented MP4 and MKV."""
+    from pipeline.synth import synth
+
+    root = tmp_path_factory.mktemp("inflight")
+    synth(str(root / "synth"), clips=6, hours=0.1, fps=30, seed=5)
+    clips = root / "clips"
+    for number, path in enumerate(sorted((root / "synth" / "clips").rglob("*.mp4"))):
+        target = clips / "minute" / f"m{number}.mp4"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    camera = clips / "camera"
+    camera.mkdir()
+    if shutil.which("ffmpeg"):
+        from bench.camera_corpus import has_encoder, make_clip
+
+        if has_encoder("libx264"):
+            make_clip(str(camera / "moov-at-end.mp4"), "bodycam_moov_at_end", 150, seed=3)
+            _ffmpeg("-i", str(camera / "moov-at-end.mp4"), "-c", "copy", "-movflags", "+faststart",
+                    str(camera / "faststart.mp4"))
+            _ffmpeg("-i", str(camera / "moov-at-end.mp4"), "-c", "copy", "-movflags",
+                    "frag_keyframe+empty_moov+default_base_moof", str(camera / "fragmented.mp4"))
+            _ffmpeg("-i", str(camera / "moov-at-end.mp4"), "-c", "copy", str(camera / "camera.mkv"))
+    return clips
+
+
+@pytest.fixture(scope="module")
+def uploaded(bucket, corpus):
+    target = _client().bucket(BUCKET)
+    for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
+        target.blob(f"clips/{path.relative_to(corpus)}").upload_from_filename(str(path))
+    return corpus
+
+
+def _listed(pattern):
+    from transforms.match import select_inputs
+
+    return select_inputs([pattern]).files
+
+
+def test_header_tier_reads_a_faststart_or_moov_at_end_mp4_in_two_requests(bucket, uploaded):
+    from transforms.index_clip import index_file
+
+    infos = [info for info in _listed(f"gs://{BUCKET}/clips/**/*.mp4") if "fragmented" not in info.uri]
+    assert len(infos) >= 6
+    counted = {}
+    for info in infos:
+        bucket.reset()
+        result = index_file(info, IndexConfig(tier="header", hash="none", isolation="none"))
+        assert not isinstance(result, ErrorRecord), result
+        assert result.clip.frame_count_source == "index", info.uri
+        stats = bucket.stats()
+        counted[info.uri.rsplit("/", 2)[-2] + "/" + info.uri.rsplit("/", 1)[-1]] = stats["kinds"]
+        assert stats["kinds"].get("metadata", 0) == 0, (info.uri, stats)   # size/generation from the listing
+        assert stats["kinds"].get("media", 0) <= 2, (info.uri, stats)
+        assert result.storage["requests"] == stats["kinds"]["media"]
+        assert result.clip.bytes_read == result.storage["bytes"]
+    print(f"requests per clip at the proxy: {json.dumps(counted)}")
+    assert all(kinds["media"] == 1 for name, kinds in counted.items() if name.startswith("minute/"))
+
+
+def test_gs_rows_equal_local_rows_with_many_clips_in_flight(bucket, uploaded, tmp_path):
+    bucket.set_delay(20)
+    try:
+        bucket.reset()
+        gs = run_cli("index", "--input", f"gs://{BUCKET}/clips/**", "--output", str(tmp_path / "gs"),
+                     "--tier", "header", "--hash", "sha256", "--workers", "2", "--gcs-inflight", "8",
+                     env=bucket.client_env())
+        stats = bucket.stats()
+    finally:
+        bucket.set_delay(0)
+    assert gs.returncode == 0, gs.stderr
+    local = run_cli("index", "--input", str(uploaded / "**"), "--output", str(tmp_path / "local"),
+                    "--tier", "header", "--hash", "sha256", "--workers", "2")
+    assert local.returncode == 0, local.stderr
+    run = json.loads((tmp_path / "gs" / "run.json").read_text())
+    assert run["errors"] == 0 and run["indexed"] == len([p for p in uploaded.rglob("*") if p.is_file()])
+    assert run["storage"]["clips"] == run["indexed"] and run["listing_s"] >= 0
+    assert run["storage"]["requests"] <= stats["kinds"]["media"]  # the proxy also sees the library's retries
+    assert "requests/clip" in gs.stdout
+    assert stats["max_in_flight"] > 2, stats  # more requests in flight than readers
+    for table in ("clips", "frames"):
+        assert _rows(tmp_path / "gs" / table, uploaded) == _rows(tmp_path / "local" / table, uploaded), table
+
+
+def _rows(folder, root):
+    table = pq.read_table(str(folder))
+    if "uri" in table.column_names:  # clips: keyed by the path below the corpus root
+        rows = [{**{k: v for k, v in r.items() if k not in LOCATION}, "path": r["uri"].split("/clips/", 1)[-1]
+                 if r["uri"].startswith("gs://") else os.path.relpath(r["uri"], root)} for r in table.to_pylist()]
+        return sorted(rows, key=lambda r: r["path"])
+    return sorted(table.drop(["clip_id"]).to_pylist(), key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def test_an_object_rewritten_after_the_listing_is_read_as_it_is_now(bucket, uploaded, tmp_path):
+    from transforms.index_clip import index_file
+
+    source = sorted((uploaded / "minute").glob("*.mp4"))
+    blob = _client().bucket(BUCKET).blob("moved/clip.mp4")
+    blob.upload_from_filename(str(source[0]))
+    (listed,) = _listed(f"gs://{BUCKET}/moved/*.mp4")
+    blob.upload_from_filename(str(source[1]))  # a new generation: the listed one is gone
+    result = index_file(listed, IndexConfig(hash="sha256", isolation="none"))
+    assert not isinstance(result, ErrorRecord), result
+    expected = index_file(FileInfo(str(source[1]), None, None), IndexConfig(hash="sha256", isolation="none"))
+    assert result.clip.sha256 == expected.clip.sha256
+    blob.delete()
+    gone = index_file(listed, IndexConfig(hash="none", isolation="none"))
+    assert isinstance(gone, ErrorRecord) and gone.error_kind == "not_found", gone
