@@ -14,6 +14,7 @@ import re
 from typing import Callable, Iterator, Optional
 
 from schemas import FileInfo
+from transforms.gcs_listing import item_info, list_prefix
 from transforms.globbing import path_regex
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
@@ -74,19 +75,21 @@ def list_matching(pattern: str, case_sensitive: bool = False,
     prefix = name_pattern[:magic]
     folder = prefix[: prefix.rfind("/") + 1]
     regex = pattern_regex(name_pattern, case_sensitive) if magic < len(name_pattern) else None
-    for blob in storage_client().list_blobs(bucket, prefix=prefix):
-        if blob.name.endswith("/"):
+    # Raw pages of only the fields used, sub-folders listed in parallel (transforms.gcs_listing).
+    for item in sorted(list_prefix(bucket, prefix, split=regex is not None), key=lambda item: item["name"]):
+        name = item["name"]
+        if name.endswith("/"):
             continue  # folder placeholder objects
         if regex is None:
-            if blob.name != name_pattern:
+            if name != name_pattern:
                 continue
-        elif not regex.match(blob.name):
+        elif not regex.match(name):
             continue
-        elif _hidden(blob.name, folder, name_pattern):
+        elif _hidden(name, folder, name_pattern):
             if on_hidden is not None:
-                on_hidden(_blob_info(bucket, blob))
+                on_hidden(item_info(bucket, item))
             continue
-        yield _blob_info(bucket, blob)
+        yield item_info(bucket, item)
 
 
 def _blob_info(bucket: str, blob) -> FileInfo:
