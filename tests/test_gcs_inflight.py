@@ -166,3 +166,54 @@ def test_an_object_rewritten_after_the_listing_is_read_as_it_is_now(bucket, uplo
     blob.delete()
     gone = index_file(listed, IndexConfig(hash="none", isolation="none"))
     assert isinstance(gone, ErrorRecord) and gone.error_kind == "not_found", gone
+
+
+def _boxes(*boxes):
+    """(type, size) top-level boxes as a byte layout: {offset: header bytes} and the file size."""
+    import struct
+
+    layout, offset = {}, 0
+    for box_type, size in boxes:
+        layout[offset] = struct.pack(">I4s", size, box_type) if size < 2**32 else \
+            struct.pack(">I4sQ", 1, box_type, size)
+        offset += size
+    return layout, offset
+
+
+def _planned_reads(layout, size):
+    """The reads gcs_prefetch plans for a file whose bytes are zeros but for the box headers."""
+    from transforms import gcs_prefetch
+
+    def read(start, end):
+        data = bytearray(end - start)
+        for at, header in layout.items():
+            for i, byte in enumerate(header):
+                if start <= at + i < end:
+                    data[at + i - start] = byte
+        return bytes(data)
+
+    have = gcs_prefetch._Extents([])
+    reads = [(0, gcs_prefetch.head_bytes(size))]
+    have.add(0, read(*reads[0]))
+    while (wanted := gcs_prefetch.next_read(have, size)) is not None and len(reads) < gcs_prefetch.MAX_READS:
+        reads.append(wanted)
+        have.add(wanted[0], read(*wanted))
+    return reads
+
+
+def test_the_reads_follow_the_top_level_boxes():
+    from transforms.gcs_prefetch import PROBE_BYTES
+
+    minute = _boxes((b"ftyp", 32), (b"moov", 8224), (b"free", 8), (b"mdat", 506727))
+    assert _planned_reads(*minute) == [(0, 20480)]
+    camera = _boxes((b"ftyp", 32), (b"free", 8), (b"mdat", 18848573), (b"moov", 474470))
+    assert _planned_reads(*camera) == [(0, 131072), (18848613, 19323083)]
+    faststart = _boxes((b"ftyp", 32), (b"moov", 474070), (b"free", 8), (b"mdat", 18848573))
+    assert _planned_reads(*faststart) == [(0, 131072), (131072, 32 + 474070 + 131072)]
+    four_hours = _boxes((b"ftyp", 32), (b"mdat", 2**33), (b"moov", 20 * 2**20))  # a 64-bit mdat, a 20 MiB moov
+    reads = _planned_reads(*four_hours)
+    assert reads[1] == (32 + 2**33, 32 + 2**33 + PROBE_BYTES) and reads[2] == (reads[1][1], four_hours[1])
+    fragmented = _boxes((b"ftyp", 32), (b"moov", 1200), (b"moof", 900), (b"mdat", 80000), (b"moof", 900),
+                        (b"mdat", 80000))
+    assert len(_planned_reads(*fragmented)) == 1
+    assert _planned_reads({0: b"\x1aE\xdf\xa3" + b"\0" * 12}, 5_000_000) == [(0, 78125)]  # MKV: the head only
