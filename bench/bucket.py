@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -78,11 +79,14 @@ def upload_corpus(client_env: dict, files: list[str], root: str, prefix: str) ->
     return time.perf_counter() - started
 
 
-def run_index(inputs: str, out_dir: str, workers: int, client_env: dict, extra: list[str]) -> dict:
+def run_index(inputs: str, out_dir: str, workers: int, client_env: dict, extra: list[str],
+              repo: Optional[str] = None) -> dict:
+    """`clipindex index` of this checkout, or of `repo` (another checkout, e.g. before a change)."""
     shutil.rmtree(out_dir, ignore_errors=True)
+    repo = repo or gcs_servers.REPO
     measured = run_measured([sys.executable, "-m", "pipeline", "index", "--input", inputs, "--output", out_dir,
                              "--tier", "header", "--hash", "none", "--workers", str(workers), "--quiet", *extra],
-                            env={**env(), **client_env}, cwd=gcs_servers.REPO)
+                            env={**env(repo), **client_env}, cwd=repo)
     if measured.returncode != 0:
         raise SystemExit(f"clipindex index {inputs} failed: {measured.stderr.strip()[-3000:]}")
     with open(os.path.join(out_dir, "run.json"), encoding="utf-8") as handle:
@@ -134,52 +138,73 @@ print(json.dumps({"objects": len(found.files), "listing_s": time.perf_counter() 
 """
 
 
-def time_listing(client_env: dict, pattern: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", LIST_SNIPPET, pattern], env={**env(), **client_env},
-                          capture_output=True, text=True, cwd=gcs_servers.REPO, timeout=1800)
+def time_listing(client_env: dict, pattern: str, repo: Optional[str] = None) -> dict:
+    repo = repo or gcs_servers.REPO
+    done = subprocess.run([sys.executable, "-c", LIST_SNIPPET, pattern], env={**env(repo), **client_env},
+                          capture_output=True, text=True, cwd=repo, timeout=1800)
     if done.returncode != 0:
         raise SystemExit(f"listing failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def bench_corpus(name: str, root: str, files: list[str], proxy, delays: list[float], args, scratch: str) -> dict:
+    """Local, then gs:// at each delay and variant, interleaved `--repeat` times (best of N counts:
+    the machine is shared, so a round's neighbours ran under the same load)."""
     prefix = name
     upload_s = upload_corpus(proxy.client_env(), files, root, prefix)
-    local_runs = [run_index(os.path.join(root, "**", "*.mp4"), os.path.join(scratch, "local"), args.workers, {},
-                            args.extra) for _ in range(args.repeat)]
+    variants = [(f"inflight {n}", ["--gcs-inflight", str(n)], None) for n in args.inflight] or [("", [], None)]
+    if args.compare_repo:
+        variants.append(("before", [], os.path.abspath(args.compare_repo)))
+    clips = len(files)
+    local_runs, gs_runs = [], {}
+    local_rows = None
+    for attempt in range(args.repeat):
+        local_runs.append(run_index(os.path.join(root, "**", "*.mp4"), os.path.join(scratch, "local"),
+                                    args.workers, {}, args.extra))
+        local_runs[-1]["load_average"] = load_average()
+        local_rows = local_rows or comparable_rows(os.path.join(scratch, "local"), root)
+        print(f"[{attempt + 1}/{args.repeat}] {name:<12} local {'':<20} {local_runs[-1]['wall_s']:8.2f} s  "
+              f"load {load_average()[0]}", file=sys.stderr, flush=True)
+        for delay in delays:
+            proxy.set_delay(delay)
+            for label, variant_args, repo in variants:
+                proxy.reset()
+                out = os.path.join(scratch, "gs")
+                row = run_index(f"gs://{BUCKET}/{prefix}/**/*.mp4", out, args.workers, proxy.client_env(),
+                                args.extra + variant_args if repo is None else args.extra, repo)
+                row["proxy"] = proxy.stats()
+                row["rows_equal_local"] = comparable_rows(out, f"gs://{BUCKET}/{prefix}") == local_rows
+                row["load_average"] = load_average()
+                row.pop("run", None)
+                key = f"{delay:g}" + (f" {label}" if label else "")
+                gs_runs.setdefault(key, []).append(row)
+                counted = row["proxy"]["kinds"]
+                print(f"[{attempt + 1}/{args.repeat}] {name:<12} gs:// {delay:5.0f} ms {label:<12} "
+                      f"{row['wall_s']:8.2f} s  x{row['wall_s'] / local_runs[-1]['wall_s']:.2f} "
+                      f"{(counted.get('media', 0) + counted.get('metadata', 0)) / clips:.2f} req/clip "
+                      f"{row['proxy']['bytes'] / clips / 2**20:.3f} MiB/clip rows equal: {row['rows_equal_local']}  "
+                      f"load {row['load_average'][0]}", file=sys.stderr, flush=True)
     local = min(local_runs, key=lambda r: r["wall_s"])
+    local = {k: v for k, v in local.items() if k != "run"}
     local["all_wall_s"] = [r["wall_s"] for r in local_runs]
-    local_rows = comparable_rows(os.path.join(scratch, "local"), root)
-    print(f"{name:<12} local        {local['wall_s']:8.2f} s  {local['indexed']} clips", file=sys.stderr, flush=True)
-    result = {"clips": len(files), "bytes": sum(os.path.getsize(f) for f in files), "upload_s": round(upload_s, 1),
-              "local": {k: v for k, v in local.items() if k != "run"}, "gs": {}}
-    for delay in delays:
-        proxy.set_delay(delay)
-        runs = []
-        for _ in range(args.repeat):
-            proxy.reset()
-            out = os.path.join(scratch, "gs")
-            row = run_index(f"gs://{BUCKET}/{prefix}/**/*.mp4", out, args.workers, proxy.client_env(), args.extra)
-            row["proxy"] = proxy.stats()
-            row["rows_equal_local"] = comparable_rows(out, f"gs://{BUCKET}/{prefix}") == local_rows
-            runs.append(row)
-        row = min(runs, key=lambda r: r["wall_s"])
+    result = {"clips": clips, "bytes": sum(os.path.getsize(f) for f in files), "upload_s": round(upload_s, 1),
+              "local": local, "gs": {}}
+    for key, runs in gs_runs.items():
+        row = dict(min(runs, key=lambda r: r["wall_s"]))
         row["all_wall_s"] = [r["wall_s"] for r in runs]
+        # Ratio within each round (same load), and of the bests.
+        row["ratios_by_round"] = [round(g["wall_s"] / lo["wall_s"], 2) for g, lo in zip(runs, local_runs)]
         counted = row["proxy"]["kinds"]
-        clips = len(files)
-        per_clip_requests = (counted.get("media", 0) + counted.get("metadata", 0)) / clips
         row.update({
             "ratio_to_local": round(row["wall_s"] / local["wall_s"], 2),
-            "requests_per_clip": round(per_clip_requests, 2),
+            "requests_per_clip": round((counted.get("media", 0) + counted.get("metadata", 0)) / clips, 2),
             "requests_per_clip_by_kind": {k: round(v / clips, 3) for k, v in counted.items()},
             "mib_per_clip": round(row["proxy"]["bytes"] / clips / 2**20, 3),
             "per_clip_s": round(row["wall_s"] / clips, 5),
         })
-        row.pop("run", None)
-        result["gs"][str(delay)] = row
-        print(f"{name:<12} gs:// {delay:5.0f} ms {row['wall_s']:8.2f} s  x{row['ratio_to_local']:<5} "
-              f"{row['requests_per_clip']:.2f} req/clip {row['mib_per_clip']:.3f} MiB/clip "
-              f"rows equal: {row['rows_equal_local']}  load {load_average()[0]}", file=sys.stderr, flush=True)
+        result["gs"][key] = row
+        print(f"{name:<12} best gs:// {key:<20} {row['wall_s']:8.2f} s  x{row['ratio_to_local']} of local "
+              f"{local['wall_s']:.2f} s (by round {row['ratios_by_round']})", file=sys.stderr, flush=True)
     return result
 
 
@@ -195,6 +220,10 @@ def main(argv=None) -> int:
     parser.add_argument("--listing-objects", type=int, default=38200, help="0: skip the listing timing")
     parser.add_argument("--root", default=os.path.join(WORK_DIR, "bucket-root"),
                         help="fake-gcs-server's filesystem root (the uploaded corpora stay here)")
+    parser.add_argument("--inflight", type=lambda text: [int(n) for n in text.split(",") if n], default=[],
+                        help="gs:// runs for each --gcs-inflight value, e.g. 4,8,16,32 (default: clipindex's)")
+    parser.add_argument("--compare-repo", metavar="DIR",
+                        help="also time gs:// with another checkout (e.g. before a change)")
     parser.add_argument("--results", default=RESULTS_DIR)
     parser.add_argument("extra", nargs="*", help="more `clipindex index` arguments (after --)")
     args = parser.parse_args(argv)
@@ -235,15 +264,23 @@ def main(argv=None) -> int:
                 listing_proxy.reset()
                 timed = time_listing(listing_proxy.client_env(), "gs://listing/boston/clips/**/*.mp4")
                 timed["requests"] = listing_proxy.stats()["requests"]
-                summary["listing"][str(delay)] = timed
+                summary["listing"][f"{delay:g}"] = timed
                 print(f"listing      {delay:5.0f} ms {timed['listing_s']:8.2f} s  {timed['objects']} objects, "
                       f"{timed['requests']} requests", file=sys.stderr, flush=True)
+                if args.compare_repo:
+                    listing_proxy.reset()
+                    before = time_listing(listing_proxy.client_env(), "gs://listing/boston/clips/**/*.mp4",
+                                          os.path.abspath(args.compare_repo))
+                    before["requests"] = listing_proxy.stats()["requests"]
+                    summary["listing"][f"{delay:g} before"] = before
+                    print(f"listing      {delay:5.0f} ms before {before['listing_s']:8.2f} s  "
+                          f"{before['requests']} requests", file=sys.stderr, flush=True)
     minute = summary["corpora"].get(f"minute-{args.clips}")
     if minute and summary["listing"]:
         summary["boston_projection_s"] = {
-            delay: round(summary["listing"][delay]["listing_s"] * 38200 / args.listing_objects
-                         + 38200 * minute["gs"][delay]["per_clip_s"], 1)
-            for delay in summary["listing"] if delay in minute["gs"]}
+            key: round(summary["listing"][key.split()[0]]["listing_s"] * 38200 / args.listing_objects
+                       + 38200 * row["per_clip_s"], 1)
+            for key, row in minute["gs"].items() if key.split()[0] in summary["listing"] and "before" not in key}
         print(f"Boston projection (listing + 38,200 x per-clip): {summary['boston_projection_s']}", file=sys.stderr)
     summary["load_average_after"] = load_average()
     summary["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
