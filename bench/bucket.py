@@ -46,8 +46,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench import gcs_servers
-from bench.measure import load_average, machine, run_measured
-from bench.throughput import RESULTS_DIR, WORK_DIR, ensure_corpus, env
+from bench.lib.measure import load_average, machine, run_measured
+from bench.lib.harness import RESULTS_DIR, WORK_DIR, ensure_corpus, env
 
 BUCKET = "bench"
 LOCATION_COLUMNS = ("uri", "clip_id", "run_id", "index_wall_s", "bytes_read", "mtime_s", "generation")

@@ -71,7 +71,7 @@ def corpus(tmp_path_factory):
     camera = clips / "camera"
     camera.mkdir()
     if shutil.which("ffmpeg"):
-        from bench.camera_corpus import has_encoder, make_clip
+        from bench.corpus.camera import has_encoder, make_clip
 
         if has_encoder("libx264"):
             make_clip(str(camera / "moov-at-end.mp4"), "bodycam_moov_at_end", 150, seed=3)
