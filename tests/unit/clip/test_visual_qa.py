@@ -172,7 +172,8 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
         assert samples.num_rows == sum(c["keyframe_count"] for c in clips.values())
         assert samples.num_rows == sum(c["qa_sampled_frames"] for c in clips.values())
         duplicates = {uri: c["duplicate_of"] for uri, c in clips.items() if c["duplicate_of"]}
-        assert duplicates == {copy: clip_id_for(paths[COPIED_CLIP]), identical: clip_id_for(paths[0])}
+        # Ids are relative to the run's archive root (the folder holding the inputs): the index's own.
+        assert duplicates == {copy: clips[paths[COPIED_CLIP]]["clip_id"], identical: clips[paths[0]]["clip_id"]}
         assert json.loads((out / "run.json").read_text())["duplicates"] == 2
 
         # Duplicates are counted apart and do not inflate the totals.
