@@ -27,6 +27,8 @@
 #   ./bench/run.sh matching [ARGS]    # finding 38,200 inputs (case, sidecars, --exclude) vs a bare walk
 #   ./bench/run.sh resume [ARGS]      # reading a Boston-size checkpoint and deciding what to keep
 #   ./bench/run.sh unattended [ARGS]  # a night where only QA thresholds change (no decoding again)
+#   ./bench/run.sh bucket [ARGS]      # local disk vs gs:// (fake-gcs-server behind a delaying, counting
+#                                     # proxy): ratios, requests/clip, MiB/clip, listing (bench.bucket)
 #   ./bench/run.sh all                # throughput (+sha256), slice, boston, scale
 #   ./bench/run.sh clean              # delete bench/work/
 #
@@ -55,6 +57,7 @@ case "$what" in
   visual_qa) exec "$PYTHON" -m bench.visual_qa_hd "$@" ;;
   visual_qa_sd) exec "$PYTHON" -m bench.visual_qa "$@" ;;
   tiers|isolation|matching|resume|unattended) exec "$PYTHON" -m "bench.$what" "$@" ;;
+  bucket) exec "$PYTHON" -m bench.bucket "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"
     "$PYTHON" -m bench.scale slice
@@ -62,5 +65,5 @@ case "$what" in
     "$PYTHON" -m bench.scale series
     "$PYTHON" -m bench.estimate --clips 38200 --hours 4600 --fps 30 --workers 16 ;;
   clean) rm -rf bench/work ;;
-  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|duplicates_real|visual_qa|visual_qa_sd|tiers|isolation|matching|resume|unattended|all|clean [ARGS]" >&2; exit 2 ;;
+  *) echo "usage: $0 throughput|large|camera|boston|slice|scale|estimate|reconcile|packets|long|duplicates|duplicates_real|visual_qa|visual_qa_sd|tiers|isolation|matching|resume|unattended|bucket|all|clean [ARGS]" >&2; exit 2 ;;
 esac

@@ -19,7 +19,7 @@ from pipeline import __version__
 from pipeline.interrupts import INTERRUPTS
 from pipeline.layout import flag_value, prestart_count
 from transforms.isolation import prestart
-from transforms.storage.gcs import use_emulator_credentials
+from transforms.storage.gcs_client import use_emulator_credentials
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -172,6 +172,10 @@ def _summary_notes(run: dict) -> str:
     notes = [describe_counts(run), duplicates_sentence(run["duplicates"], run["duplicate_hours"], True,
                                                          run.get("excerpts", 0), run.get("excerpt_hours", 0.0)),
              insufficient_sentence(run.get("qa_insufficient_samples") or {})]
+    if run.get("storage"):
+        storage = run["storage"]
+        notes.append(f"gs: {storage['requests_per_clip']:.1f} requests/clip, {storage['mib_per_clip']:.2f} MiB/clip, "
+                     f"listing {run['listing_s']:.1f} s")
     return "".join(f"; {note}" for note in notes if note)
 
 

@@ -84,7 +84,10 @@ def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
 
 def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir: str,
                        options: PipelineOptions, runner_name: Optional[str],
-                       checkpoint: Optional[Checkpoint] = None, match: Optional[MatchPlan] = None) -> None:
+                       checkpoint: Optional[Checkpoint] = None, match: Optional[MatchPlan] = None) -> dict:
+    """Run the index pipeline; returns the counters of clips read from object storage
+    (transforms.beam.index_clips: clips, requests, bytes), empty when there were none or the runner
+    does not report counters."""
     runner = None if runner_name else local_runner()
     inputs_path = storage.join(snapshot_dir, INPUTS_FILE)
     storage.write_bytes(inputs_path, "".join(info.to_json() + "\n" for info in files).encode("utf-8"))
@@ -93,6 +96,7 @@ def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir:
         with beam.Pipeline(runner=runner, options=options) as pipeline:
             build_index(pipeline, inputs_path, config, snapshot_dir, spread=not one_local_worker,
                         checkpoint=checkpoint, match=match)
+        read_counts = storage_counters(getattr(pipeline, "result", None))
     finally:
         storage.delete_file(inputs_path)
     # Beam's DataflowRunner returns "done" without submitting anything on --dry_run (other
@@ -100,3 +104,27 @@ def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir:
     if runner_name and runner_name.endswith("DataflowRunner") and options.view_as(TestOptions).dry_run:
         raise DryRunOnly(f"dry run: {runner_name} translated the pipeline for {len(files)} inputs "
                          "and submitted nothing; nothing committed")
+    return read_counts
+
+
+def storage_counters(result) -> dict:
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from transforms.beam.index_clips import NAMESPACE, STORAGE_BYTES, STORAGE_CLIPS, STORAGE_REQUESTS
+
+    names = {STORAGE_CLIPS: "clips", STORAGE_REQUESTS: "requests", STORAGE_BYTES: "bytes"}
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    except Exception:  # noqa: BLE001 - a runner without metrics: the run is fine, the numbers absent
+        return {}
+    totals: dict = {}
+    for counter in counters:
+        name = names.get(counter.key.metric.name)
+        if name is not None:
+            value = counter.committed if counter.committed is not None else counter.attempted
+            totals[name] = totals.get(name, 0) + (value or 0)
+    if not totals.get("clips"):
+        return {}
+    totals["requests_per_clip"] = round(totals.get("requests", 0) / totals["clips"], 3)
+    totals["mib_per_clip"] = round(totals.get("bytes", 0) / totals["clips"] / 2**20, 4)
+    return totals

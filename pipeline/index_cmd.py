@@ -77,6 +77,8 @@ class _Night:
     to_read: list = dataclasses.field(default_factory=list)  # after what the checkpoint kept
     resumed: int = 0                     # clips kept from an interrupted run's checkpoint
     neardup: Optional[MatchPlan] = None  # what the near-duplicate stage compares
+    listing_s: float = 0.0               # finding the inputs (a bucket's listing)
+    storage_read: dict = dataclasses.field(default_factory=dict)  # clips read from a bucket: requests, bytes
     base: Optional[str] = None           # what rows are planned and carried from: previous, or its rebased copy
     rebased: Optional[dict] = None       # the archive moved (or old ids): launcher.rebase
 
@@ -87,7 +89,9 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     args = _absolute_output(args)
     check_writable(args.output)
     check_index_folder(args.output)
+    listing_started = time.monotonic()
     selection = matched_inputs(args)
+    listing_s = time.monotonic() - listing_started
     started_at, started = dt.datetime.now(dt.timezone.utc), time.monotonic()
     make_output(args.output)
     _test_failure_hook("before_lock")
@@ -96,7 +100,8 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
         finish_interrupted_commit(args.output)  # a run killed mid-commit: complete its steps
         run_id = new_run_id(started_at)
         night = _Night(selection, started_at, started, run_id, snapshot_dir(args.output, run_id),
-                       current_snapshot(args.output), tempfile.mkdtemp(prefix="clipindex-progress-"))
+                       current_snapshot(args.output), tempfile.mkdtemp(prefix="clipindex-progress-"),
+                       listing_s=listing_s)
         return _run_locked(args, beam_args, night, lease)
 
 
@@ -166,8 +171,9 @@ def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None
     printer = (contextlib.nullcontext() if args.quiet
                else ProgressPrinter(night.progress_dir, len(night.to_read)))
     with printer:
-        run_index_pipeline(night.to_read, night.config, night.snapshot, beam_options(args, beam_args),
-                           args.runner, night.checkpoint, night.neardup)
+        night.storage_read = run_index_pipeline(night.to_read, night.config, night.snapshot,
+                                                beam_options(args, beam_args), args.runner, night.checkpoint,
+                                                night.neardup) or {}
 
 
 def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
@@ -190,6 +196,8 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     run = _summarize(args, night)
     run["versions"] = _versions(workers)
     run["broke_stale_lock"] = lease.broke_stale_lock
+    run["listing_s"] = round(night.listing_s, 3)
+    run["storage"] = night.storage_read or None  # clips read from a bucket: requests and bytes each
     run["matching_stats"] = neardup_stats
     run["changes"]["reclassified"] = {"count": len(reclassified), "clips": reclassified}
     return run

@@ -108,6 +108,10 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
                         help="clips read at once on the local runner: isolated indexing "
                              f"processes, {CHILDREN_PER_SDK_WORKER} per Beam SDK worker; with "
                              f"--isolation none, Beam SDK worker processes (default: {DEFAULT_WORKERS})")
+    parser.add_argument("--gcs-inflight", type=_int_at_least(0), default=16, metavar="N",
+                        help="gs:// inputs: clips whose first bytes and moov each worker fetches "
+                             "ahead, N at a time, while its readers parse (0: each reader fetches "
+                             "its own; default: 16)")
     parser.add_argument("--runner", default=None,
                         help="Beam runner; default: the local FnApiRunner (Beam's own local "
                              "runner, named explicitly). E.g. DataflowRunner, FlinkRunner, "
@@ -192,7 +196,7 @@ def index_config(args: argparse.Namespace, run_id: str, progress_dir: Optional[s
     children = 1 if args.runner else local_layout(args.workers, args.isolation)[1]
     return IndexConfig(tier=args.tier, decode=args.decode, hash=args.hash, gap_factor=args.gap_factor,
                        clip_timeout_s=args.clip_timeout_s, isolation=args.isolation,
-                       children=children, run_id=run_id,
+                       children=children, run_id=run_id, gcs_inflight=args.gcs_inflight,
                        progress_dir=progress_dir, qa=qa_options(args), thumbnails=args.thumbnails,
                        thumbs_dir=thumbs_dir if args.thumbnails else None,
                        device_from_path=args.device_from_path, archive_root=archive_root(args))

@@ -75,6 +75,7 @@ class IndexConfig:
     clip_timeout_s: float = 120.0   # base time budget per clip (scaled by size)
     isolation: str = "process"      # process | none
     children: int = 1               # isolated child processes per Beam worker (DoFn instance)
+    gcs_inflight: int = 16          # gs:// clips whose bytes a worker prefetches at once (0: none)
     max_pixels: int = 16384 * 16384  # refuse headers claiming more than this
     qa: QaOptions = QaOptions()      # thresholds of the decoded-frame checks (with --decode)
     thumbnails: bool = False         # write a JPEG contact sheet per clip (with --decode)

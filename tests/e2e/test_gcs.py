@@ -125,19 +125,21 @@ def test_header_tier_fetches_a_small_part_of_a_faststart_clip(emulator, tmp_path
 
     synth(str(tmp_path / "one"), clips=1, hours=1 / 60, seed=1)  # one one-minute 30 fps clip
     (uri,) = _upload_tree(tmp_path / "one" / "clips", "minute")
-    client = _client()
+    from transforms.storage import gcs_http
+
+    _client()
     fetched = []
 
-    def count_media(response, *args, **kwargs):
-        if "alt=media" in response.url:
-            fetched.append(int(response.headers.get("Content-Length", 0)))  # never consume the body
-    client._http.hooks["response"].append(count_media)
+    def count_media(url, received):  # every media GET's answer (transforms.storage.gcs_http)
+        if "alt=media" in url:
+            fetched.append(received)
+    gcs_http.observers.append(count_media)
     try:
         result = index_file(FileInfo(uri, None, None), IndexConfig(hash="none", isolation="none"))
         assert not isinstance(result, ErrorRecord), result
         clip = result.clip
     finally:
-        client._http.hooks["response"].remove(count_media)
+        gcs_http.observers.remove(count_media)
     assert clip.frame_count == 1800 and clip.frame_count_source == "index"
     share = sum(fetched) / clip.size_bytes
     print(f"header tier over gs:// fetched {sum(fetched)} of {clip.size_bytes} bytes ({share:.1%})")

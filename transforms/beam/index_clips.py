@@ -8,9 +8,11 @@ failures are counted by kind (`errors_<kind>` counters).
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
+from concurrent.futures import FIRST_COMPLETED, wait
 from typing import Optional
 
 import apache_beam as beam
@@ -18,11 +20,12 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
-from transforms.storage.gcs import use_emulator_credentials
-from transforms.isolation.child import index_in_process, quiet_ffmpeg
-from transforms.isolation.pool import IsolatedPool
-from transforms.isolation.malloc_tuning import keep_heap_warm
 from transforms.clip.qa.contact_sheet import write_thumbnail
+from transforms.isolation.child import index_in_process, quiet_ffmpeg
+from transforms.isolation.malloc_tuning import keep_heap_warm
+from transforms.isolation.pool import IsolatedPool
+from transforms.storage.gcs_client import use_emulator_credentials
+from transforms.storage.gcs_prefetch import Prefetcher, result_or_none
 from transforms.storage.keep_on_stop import ROWS_LOCK
 
 FRAMES_TAG = "frames"
@@ -31,6 +34,8 @@ ERRORS_TAG = "errors"
 NAMESPACE = "clipindex"
 PROGRESS_EVERY_S = 1.0
 QUEUED_CLIPS = 1  # clips waiting in each isolated child's pipe behind the one being read
+# Counters of clips read from object storage, their GETs and bytes (summed into run.json's `storage`)
+STORAGE_CLIPS, STORAGE_REQUESTS, STORAGE_BYTES = "storage_clips", "storage_requests", "storage_bytes"
 
 
 class ProgressFile:
@@ -81,6 +86,8 @@ class IndexClipFn(beam.DoFn):
         self._config = config
         self._pool: Optional[IsolatedPool] = None
         self._progress: Optional[ProgressFile] = None
+        self._prefetcher: Optional[Prefetcher] = None
+        self._waiting: collections.deque = collections.deque()  # (FileInfo, Future) being prefetched
 
     def setup(self) -> None:
         use_emulator_credentials()
@@ -90,25 +97,53 @@ class IndexClipFn(beam.DoFn):
             self._pool = IsolatedPool(self._config, self._config.children)
             self._pool.start()
         self._progress = ProgressFile(self._config.progress_dir)
+        if self._config.gcs_inflight > 0:  # threads and connections start with the first gs:// clip
+            self._prefetcher = Prefetcher(self._config.gcs_inflight)
         self._indexed = Metrics.counter(NAMESPACE, "clips_indexed")
         self._frames = Metrics.counter(NAMESPACE, "frames_indexed")
         self._samples = Metrics.counter(NAMESPACE, "frames_sampled")
+        self._storage_clips = Metrics.counter(NAMESPACE, STORAGE_CLIPS)
+        self._storage_requests = Metrics.counter(NAMESPACE, STORAGE_REQUESTS)
+        self._storage_bytes = Metrics.counter(NAMESPACE, STORAGE_BYTES)
 
     def start_bundle(self) -> None:
+        self._waiting.clear()  # left by a bundle that failed (it is retried whole)
         if self._pool is not None:
-            self._pool.discard_queued()  # left by a bundle that failed (it is retried whole)
+            self._pool.discard_queued()
 
     def process(self, info: FileInfo):
+        if self._prefetcher is not None and info.uri.startswith("gs://"):
+            # Up to gcs_inflight clips' first bytes and moov on their way while the readers
+            # parse; each clip goes to a reader, with its bytes, once they are here.
+            self._waiting.append((info, self._prefetcher.submit(info)))
+            while self._waiting:
+                done = [entry for entry in self._waiting if entry[1].done()]
+                if not done and len(self._waiting) <= self._prefetcher.inflight:
+                    break
+                if not done:
+                    wait([future for _, future in self._waiting], return_when=FIRST_COMPLETED)
+                    continue
+                for entry in done:
+                    self._waiting.remove(entry)
+                    yield from self._read(entry[0], result_or_none(entry[1]))
+            return
+        yield from self._read(info, None)
+
+    def _read(self, info: FileInfo, prefetched):
         if self._pool is None:
-            yield from self._outputs(index_in_process(info, self._config))
+            yield from self._outputs(index_in_process(info, self._config, prefetched))
             return
         # Keep one clip queued behind the one each child is reading (see IsolatedIndexer):
         # rows come out a few elements late, and finish_bundle drains the last ones.
-        self._pool.submit(info)
+        self._pool.submit(info, prefetched)
         while self._pool.in_flight > self._pool.size * (1 + QUEUED_CLIPS) - 1:
             yield from self._outputs(self._pool.next_result())
 
     def finish_bundle(self):
+        while self._waiting:
+            info, future = self._waiting.popleft()
+            for output in self._read(info, result_or_none(future)):
+                yield _in_global_window(output)
         while self._pool is not None and self._pool.in_flight:
             for output in self._outputs(self._pool.next_result()):
                 yield _in_global_window(output)
@@ -132,6 +167,10 @@ class IndexClipFn(beam.DoFn):
             write_thumbnail(self._config.thumbs_dir, result.clip.clip_id, result.thumbnail_jpeg)
         self._indexed.inc()
         self._frames.inc(result.clip.frame_count)
+        if result.storage is not None:  # run.json's requests and bytes per clip read from a bucket
+            self._storage_clips.inc()
+            self._storage_requests.inc(result.storage["requests"])
+            self._storage_bytes.inc(result.storage["bytes"])
         self._progress.add(result.clip.duration_s)
         yield result.clip
         for piece in result.frame_pieces:  # bounded pieces, however long the clip
@@ -141,6 +180,8 @@ class IndexClipFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(SAMPLES_TAG, result.samples)
 
     def teardown(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.close()
         if self._pool is not None:
             self._pool.close()
 

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from apache_beam.transforms.window import GlobalWindows
 
 from schemas import MATCHES_SCHEMA, QaOptions
-from transforms.storage.gcs import use_emulator_credentials
+from transforms.storage.gcs_client import use_emulator_credentials
 from transforms.neardup.align import judge
 from transforms.neardup.buckets import (
     BANDS,

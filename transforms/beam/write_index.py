@@ -43,7 +43,7 @@ from schemas import (
 from transforms.storage import fs as storage
 from transforms.storage import keep_on_stop
 from transforms.storage.checkpoints import Checkpoint
-from transforms.storage.gcs import use_emulator_credentials
+from transforms.storage.gcs_client import use_emulator_credentials
 from transforms.storage.keep_on_stop import ROWS_LOCK
 from transforms.storage.snapshots import TABLES
 

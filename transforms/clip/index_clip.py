@@ -50,6 +50,7 @@ class IndexedClip:
     frame_pieces: Iterable[pa.RecordBatch]
     samples: Optional[pa.RecordBatch] = None
     thumbnail_jpeg: Optional[bytes] = None  # with --thumbnails; written by the Beam worker
+    storage: Optional[dict] = None  # object storage: {"requests": GETs, "bytes": fetched} for this clip
 
     @property
     def frames(self) -> pa.Table:
@@ -255,16 +256,20 @@ def _index_open_file(info: FileInfo, config: IndexConfig, reader, file_size: int
                        thumbnail)
 
 
-def index_file(info: FileInfo, config: IndexConfig) -> IndexResult:
-    """Index one input. Never raises for bad media: every failure is an ErrorRecord."""
+def index_file(info: FileInfo, config: IndexConfig, prefetched=None) -> IndexResult:
+    """Index one input. Never raises for bad media: every failure is an ErrorRecord.
+    `prefetched`: bytes of a gs:// object the worker already read (transforms.storage.gcs_prefetch)."""
     started = time.perf_counter()
     try:
-        reader, file_size = open_input(info.uri)
+        reader, file_size = open_input(info.uri, info, prefetched)
     except InputProblem as problem:
         return error_record(info, problem.error_kind, "open", str(problem), *_ids(config))
     try:
         with reader:
-            return _index_open_file(info, config, reader, file_size, started)
+            result = _index_open_file(info, config, reader, file_size, started)
+            if hasattr(reader, "requests"):
+                result.storage = {"requests": reader.requests, "bytes": reader.bytes_read}
+            return result
     except _Failure as failure:
         return error_record(info, failure.kind, failure.stage, str(failure), *_ids(config))
     except InputProblem as problem:

@@ -20,11 +20,11 @@ def quiet_ffmpeg() -> None:
     av.logging.set_level(None)
 
 
-def index_in_process(info: FileInfo, config: IndexConfig) -> IndexResult:
+def index_in_process(info: FileInfo, config: IndexConfig, prefetched=None) -> IndexResult:
     fault = reader_fault()
     if fault is not None:
         fault(info.uri)
-    return index_file(info, config)
+    return index_file(info, config, prefetched)
 
 
 def _serve() -> None:
@@ -41,8 +41,9 @@ def _serve() -> None:
         config = read_message(protocol_in)
         write_message(protocol_out, READY)
         while True:
-            info = read_message(protocol_in)
-            send_result(protocol_out, index_in_process(info, config))
+            message = read_message(protocol_in)
+            info, prefetched = message if isinstance(message, tuple) else (message, None)
+            send_result(protocol_out, index_in_process(info, config, prefetched))
     except EOFError:
         return
 

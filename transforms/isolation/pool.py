@@ -26,7 +26,7 @@ from typing import Optional
 from schemas import FileInfo, IndexConfig
 from transforms.isolation import prestart
 from transforms.clip.index_clip import IndexResult, error_record
-from transforms.isolation.wire import READY, read_message, receive_result, widen_pipe, write_message
+from transforms.isolation.wire import PIPE_SLACK_BYTES, READY, read_message, receive_result, widen_pipe, write_message
 
 # Restart the child now and then so slow leaks inside FFmpeg cannot accumulate.
 CLIPS_PER_CHILD = 5000
@@ -46,6 +46,7 @@ class _InFlight:
     info: FileInfo
     budget_s: float
     started: float  # monotonic time the child could begin it
+    prefetched: object = None  # transforms.storage.gcs_prefetch.Prefetched: bytes the worker already read
 
 
 class IsolatedIndexer:
@@ -66,6 +67,7 @@ class IsolatedIndexer:
         self._ready = False
         self._served = 0
         self._in_flight: collections.deque[_InFlight] = collections.deque()
+        self._message_limit = 0  # prefetched bytes that fit the child's stdin pipe with one message
 
     def start(self) -> None:
         """Start the child now without waiting: its imports overlap the worker's own start-up."""
@@ -94,6 +96,9 @@ class IsolatedIndexer:
     def _spawn(self) -> None:
         self._child = prestart.take() or prestart.spawn()
         widen_pipe(self._child.stdout)
+        # Prefetched bytes ride with the clip only while one message fits the pipe: a write
+        # then never waits on a child that is itself waiting to hand back a large result.
+        self._message_limit = widen_pipe(self._child.stdin) - PIPE_SLACK_BYTES
         self._ready = False
         self._served = 0
         write_message(self._child.stdin, self._config)
@@ -128,7 +133,7 @@ class IsolatedIndexer:
                 if not stream.closed:
                     stream.close()
 
-    def submit(self, info: FileInfo) -> None:
+    def submit(self, info: FileInfo, prefetched=None) -> None:
         """Queue a clip for the child; its row comes from a later `next_result()`."""
         if not self._in_flight and (self._child is None or self._served >= CLIPS_PER_CHILD
                                     or self._child.poll() is not None):
@@ -138,13 +143,14 @@ class IsolatedIndexer:
             self._spawn()
         if not self._ready:
             self._await_ready()
-        self._send(info)
+        self._send(info, prefetched)
 
-    def _send(self, info: FileInfo) -> None:
+    def _send(self, info: FileInfo, prefetched=None) -> None:
         started = time.monotonic()  # only counts for the head; later ones reset it below
-        self._in_flight.append(_InFlight(info, time_budget_s(info, self._config), started))
+        self._in_flight.append(_InFlight(info, time_budget_s(info, self._config), started, prefetched))
+        fits = prefetched is not None and prefetched.nbytes <= self._message_limit
         try:
-            write_message(self._child.stdin, info)
+            write_message(self._child.stdin, (info, prefetched) if fits else info)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child died on an earlier clip: next_result() names that one
 
@@ -169,13 +175,13 @@ class IsolatedIndexer:
     def _replace_child(self, head: _InFlight, kind: str, message: str) -> IndexResult:
         """Blame the clip being read; give the queued ones to a fresh child."""
         self._in_flight.popleft()
-        queued = [entry.info for entry in self._in_flight]
+        queued = [(entry.info, entry.prefetched) for entry in self._in_flight]
         self._in_flight.clear()
         if queued:
             self._spawn()
             self._await_ready()
-            for info in queued:
-                self._send(info)
+            for info, prefetched in queued:
+                self._send(info, prefetched)
         return error_record(head.info, kind, "isolate", message, self._config.run_id, self._config.archive_root)
 
     def index(self, info: FileInfo) -> IndexResult:
@@ -218,8 +224,8 @@ class IsolatedPool:
         for indexer in self._indexers:
             indexer.start()
 
-    def submit(self, info: FileInfo) -> None:
-        min(self._indexers, key=lambda indexer: indexer.in_flight).submit(info)
+    def submit(self, info: FileInfo, prefetched=None) -> None:
+        min(self._indexers, key=lambda indexer: indexer.in_flight).submit(info, prefetched)
 
     def next_result(self) -> IndexResult:
         """The first row any child finishes (blocks; a child over budget yields its timeout row)."""

@@ -67,7 +67,7 @@ def send_result(stream: BinaryIO, result: IndexResult) -> None:
         return
     pieces = result.frame_pieces
     samples = result.samples.serialize() if result.samples is not None else None
-    write_message(stream, (result.clip, len(pieces), samples, result.thumbnail_jpeg))
+    write_message(stream, (result.clip, len(pieces), samples, result.thumbnail_jpeg, result.storage))
     for piece in pieces:
         write_message(stream, piece.serialize())
 
@@ -76,21 +76,28 @@ def receive_result(stream: BinaryIO) -> IndexResult:
     message = read_message(stream)
     if not isinstance(message, tuple):
         return message
-    clip, piece_count, samples, thumbnail = message
+    clip, piece_count, samples, thumbnail, storage = message
     pieces = [pa.ipc.read_record_batch(read_message(stream), FRAMES_SCHEMA) for _ in range(piece_count)]
     return IndexedClip(clip, pieces,
                        pa.ipc.read_record_batch(samples, SAMPLES_SCHEMA) if samples is not None else None,
-                       thumbnail)
+                       thumbnail, storage)
 
 
 PIPE_BYTES = 1024 * 1024
+DEFAULT_PIPE_BYTES = 64 * 1024
+PIPE_SLACK_BYTES = 16 * 1024  # a message's FileInfo and framing beside its prefetched bytes
 
 
-def widen_pipe(stream) -> None:
+def widen_pipe(stream) -> int:
+    """Ask for PIPE_BYTES; returns the pipe's size now."""
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
     if set_size is None:
-        return
+        return DEFAULT_PIPE_BYTES
     try:
         fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
     except OSError:
         pass  # a lower pipe-max-size: the default still works, only slower
+    try:
+        return fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_GETPIPE_SZ", 1032))
+    except OSError:
+        return DEFAULT_PIPE_BYTES

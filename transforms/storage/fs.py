@@ -131,7 +131,7 @@ def store_for(*paths: str):
 def _fs():
     from apache_beam.io.filesystems import FileSystems
 
-    from transforms.storage.gcs import use_emulator_credentials
+    from transforms.storage.gcs_client import use_emulator_credentials
 
     use_emulator_credentials()
     return FileSystems

@@ -9,45 +9,20 @@ into Beam's FileSystems or the storage client (storage.fs, storage.readers), onc
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 from typing import Callable, Iterator, Optional
 
 from schemas import FileInfo
+from transforms.storage.gcs_client import (  # noqa: F401 - callers import them from here too
+    EMULATOR_ENV,
+    split_uri,
+    storage_client,
+    use_emulator_credentials,
+)
+from transforms.storage.gcs_listing import item_info, list_prefix
 from transforms.storage.globbing import path_regex
 
-EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
-
-
-@functools.lru_cache(maxsize=1)
-def use_emulator_credentials() -> None:
-    if not os.environ.get(EMULATOR_ENV):
-        return
-    try:
-        from apache_beam.internal.gcp import auth
-    except ImportError:
-        return
-    # Beam treats "no credentials" as "use an anonymous client", which is what
-    # an emulator accepts; google-cloud-storage reads the emulator host itself.
-    with auth._Credentials._credentials_lock:
-        auth._Credentials._credentials = None
-        auth._Credentials._credentials_init = True
-
-
-@functools.lru_cache(maxsize=1)
-def storage_client():
-    """The same google-cloud-storage client Beam's GCS filesystem uses (one per process)."""
-    from apache_beam.io.gcp import gcsio
-
-    use_emulator_credentials()
-    return gcsio.GcsIO().client
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    without = uri[len("gs://"):]
-    bucket, _, name = without.partition("/")
-    return bucket, name
+# The client and its credentials live in gcs_client (no cycle with the listing and the readers).
 
 
 def pattern_regex(pattern: str, case_sensitive: bool = True) -> re.Pattern:
@@ -76,19 +51,21 @@ def list_matching(pattern: str, case_sensitive: bool = False,
     prefix = name_pattern[:magic]
     folder = prefix[: prefix.rfind("/") + 1]
     regex = pattern_regex(name_pattern, case_sensitive) if magic < len(name_pattern) else None
-    for blob in storage_client().list_blobs(bucket, prefix=prefix):
-        if blob.name.endswith("/"):
+    # Raw pages of only the fields used, sub-folders listed in parallel (transforms.storage.gcs_listing).
+    for item in sorted(list_prefix(bucket, prefix, split=regex is not None), key=lambda item: item["name"]):
+        name = item["name"]
+        if name.endswith("/"):
             continue  # folder placeholder objects
         if regex is None:
-            if blob.name != name_pattern:
+            if name != name_pattern:
                 continue
-        elif not regex.match(blob.name):
+        elif not regex.match(name):
             continue
-        elif _hidden(blob.name, folder, name_pattern):
+        elif _hidden(name, folder, name_pattern):
             if on_hidden is not None:
-                on_hidden(_blob_info(bucket, blob))
+                on_hidden(item_info(bucket, item))
             continue
-        yield _blob_info(bucket, blob)
+        yield item_info(bucket, item)
 
 
 def _blob_info(bucket: str, blob) -> FileInfo:

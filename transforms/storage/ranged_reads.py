@@ -1,8 +1,8 @@
 """Ranged reads of one GCS object generation, with bounded retries (the clip reader's source).
 
-FFmpeg's reads become ranged GETs (through media_io.BlockCacheReader). Each GET
-goes through google-cloud-storage's retry (429, 5xx, dropped connections, with
-backoff) for at most READ_RETRY_TIMEOUT_S, and a few more attempts are made
+FFmpeg's reads become ranged GETs (through transforms.storage.gcs_prefetch). Each GET
+(transforms.storage.gcs_http) is retried as google-cloud-storage retries (429, 5xx, dropped
+connections, with backoff) for at most READ_RETRY_TIMEOUT_S, and a few more attempts are made
 here for failures that predicate does not cover (a short body); a read that
 keeps failing raises OSError(EIO), which the index turns into an `io_error` row
 rather than letting one clip hang the run or pass for `not_found`. The read is
@@ -18,7 +18,8 @@ import time
 from typing import Optional
 
 from schemas import FileInfo
-from transforms.storage.gcs import object_info, split_uri, storage_client
+from transforms.storage.gcs import object_info
+from transforms.storage.gcs_client import split_uri, storage_client
 from transforms.storage.problems import InputProblem
 
 READ_RETRY_TIMEOUT_S = 30.0  # google-cloud-storage's own retries of one GET, at most this long
@@ -30,8 +31,10 @@ def _transient_errors() -> tuple:
     import requests
     from google.api_core import exceptions as api_exceptions
 
+    import urllib3
+
     return (api_exceptions.GoogleAPIError, requests.exceptions.RequestException, http.client.HTTPException,
-            OSError)
+            urllib3.exceptions.HTTPError, OSError)
 
 
 def object_info_or_problem(uri: str) -> FileInfo:
@@ -49,15 +52,16 @@ class ObjectRanges:
 
     def __init__(self, uri: str, generation: Optional[str], size_bytes: int,
                  fault: Optional[OSError] = None):
-        from google.cloud.storage.retry import DEFAULT_RETRY
+        from transforms.storage.gcs_http import media_url
 
-        bucket, self._name = split_uri(uri)
-        self._bucket = storage_client().bucket(bucket)
+        bucket, name = split_uri(uri)
+        self._client = storage_client()
         self._generation = int(generation) if generation else None
+        self._url = media_url(self._client, bucket, name, self._generation)
         self._size = size_bytes
         self._pos = 0
-        self._retry = DEFAULT_RETRY.with_timeout(READ_RETRY_TIMEOUT_S)
         self._fault = fault  # test-only (transforms.faults): every GET fails with it
+        self.requests = 0  # GETs sent, retries included
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self._pos = offset if whence == 0 else (self._pos + offset if whence == 1 else self._size + offset)
@@ -75,21 +79,23 @@ class ObjectRanges:
         return data
 
     def _fetch(self, start: int, end: int) -> bytes:
-        from google.api_core.exceptions import NotFound
+        from transforms.storage.gcs_http import get_range
 
         last: Optional[BaseException] = None
         for attempt in range(READ_ATTEMPTS):
             try:
                 if self._fault is not None:
+                    self.requests += 1
                     raise self._fault
-                # A fresh Blob per GET: a download resets the blob's generation from the answer's
-                # headers (to None where they lack it), and the next GET would read the live object.
-                blob = self._bucket.blob(self._name, generation=self._generation)
-                data = blob.download_as_bytes(start=start, end=end - 1, checksum=None, raw_download=True,
-                                              retry=self._retry)
-            except NotFound:
+                # One media GET pinned to the generation, retried while transient for at most
+                # READ_RETRY_TIMEOUT_S (transforms.storage.gcs_http: the client's URL and credentials).
+                data, sent = get_range(self._client, self._url, start, end, READ_RETRY_TIMEOUT_S)
+                self.requests += sent
+            except FileNotFoundError:
+                self.requests += 1
                 raise FileNotFoundError(errno.ENOENT, "object (this generation) no longer exists") from None
             except _transient_errors() as exc:
+                self.requests += getattr(exc, "requests", 1)
                 last = exc
             else:
                 if len(data) >= end - start:
