@@ -42,7 +42,7 @@ setup(
             "pytest>=8",
             "pytest-timeout>=2.2",
             "duckdb>=1.0",
-            "gcp-storage-emulator>=2024.8",
+            "gcp-storage-emulator>=2026.7",  # older releases answer a copy (Beam's rename) with 404
             "ruff>=0.5",
             "import-linter>=2.1",
         ],
