@@ -147,7 +147,8 @@ def time_listing(client_env: dict, pattern: str, repo: Optional[str] = None) -> 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def bench_corpus(name: str, root: str, files: list[str], proxy, delays: list[float], args, scratch: str) -> dict:
+def bench_corpus(name: str, root: str, files: list[str], server, proxy, delays: list[float], args,
+                 scratch: str) -> dict:
     """Local, then gs:// at each delay and variant, interleaved `--repeat` times (best of N counts:
     the machine is shared, so a round's neighbours ran under the same load)."""
     prefix = name
@@ -170,8 +171,14 @@ def bench_corpus(name: str, root: str, files: list[str], proxy, delays: list[flo
             for label, variant_args, repo in variants:
                 proxy.reset()
                 out = os.path.join(scratch, "gs")
+                cpu_before = server.cpu_s(), proxy.cpu_s()
                 row = run_index(f"gs://{BUCKET}/{prefix}/**/*.mp4", out, args.workers, proxy.client_env(),
                                 args.extra + variant_args if repo is None else args.extra, repo)
+                # The bucket's own CPU (fake-gcs-server and the proxy share the 2 cores with the run;
+                # a real bucket's would not).
+                row["server_cpu_s"] = round(server.cpu_s() - cpu_before[0], 2)
+                row["proxy_cpu_s"] = round(proxy.cpu_s() - cpu_before[1], 2)
+                row["bucket_cpu_s"] = round(row["server_cpu_s"] + row["proxy_cpu_s"], 2)
                 row["proxy"] = proxy.stats()
                 row["rows_equal_local"] = comparable_rows(out, f"gs://{BUCKET}/{prefix}") == local_rows
                 row["load_average"] = load_average()
@@ -182,7 +189,8 @@ def bench_corpus(name: str, root: str, files: list[str], proxy, delays: list[flo
                 print(f"[{attempt + 1}/{args.repeat}] {name:<12} gs:// {delay:5.0f} ms {label:<12} "
                       f"{row['wall_s']:8.2f} s  x{row['wall_s'] / local_runs[-1]['wall_s']:.2f} "
                       f"{(counted.get('media', 0) + counted.get('metadata', 0)) / clips:.2f} req/clip "
-                      f"{row['proxy']['bytes'] / clips / 2**20:.3f} MiB/clip rows equal: {row['rows_equal_local']}  "
+                      f"{row['proxy']['bytes'] / clips / 2**20:.3f} MiB/clip, bucket CPU {row['bucket_cpu_s']} s, "
+                      f"rows equal: {row['rows_equal_local']}  "
                       f"load {row['load_average'][0]}", file=sys.stderr, flush=True)
     local = min(local_runs, key=lambda r: r["wall_s"])
     local = {k: v for k, v in local.items() if k != "run"}
@@ -251,7 +259,7 @@ def main(argv=None) -> int:
     with server, proxy:
         for name, root in corpora:
             files = sorted(glob.glob(os.path.join(root, "**", "*.mp4"), recursive=True))
-            summary["corpora"][name] = bench_corpus(name, root, files, proxy, delays, args, scratch)
+            summary["corpora"][name] = bench_corpus(name, root, files, server, proxy, delays, args, scratch)
     if args.listing_objects:
         names = listing_names(os.path.join(scratch, "listing-names.txt"), args.listing_objects)
         fake_binary, proxy_binary = binaries

@@ -74,6 +74,15 @@ class _Process:
     def __exit__(self, *exc_info) -> None:
         self.stop()
 
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the process has used so far (0 when it is gone)."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, AttributeError):
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:

@@ -217,3 +217,21 @@ def test_the_reads_follow_the_top_level_boxes():
                         (b"mdat", 80000))
     assert len(_planned_reads(*fragmented)) == 1
     assert _planned_reads({0: b"\x1aE\xdf\xa3" + b"\0" * 12}, 5_000_000) == [(0, 78125)]  # MKV: the head only
+
+
+def test_bucket_benchmark_harness_on_four_clips(bucket, tmp_path):
+    """bench/bucket.py end to end on a tiny corpus (its own fake-gcs-server and proxy)."""
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "bench.bucket", "--clips", "4", "--camera-clips", "0",
+                           "--delays", "0,20", "--listing-objects", "500", "--corpus", str(tmp_path / "corpus"),
+                           "--root", str(tmp_path / "root"), "--results", str(tmp_path / "results")],
+                          capture_output=True, text=True, timeout=600, cwd=gcs_servers.REPO,
+                          env={**os.environ, "PYTHONPATH": gcs_servers.REPO})
+    assert done.returncode == 0, done.stderr[-3000:]
+    (path,) = (tmp_path / "results").glob("bucket-*.json")
+    result = json.loads(path.read_text())
+    minute = result["corpora"]["minute-4"]
+    assert minute["gs"]["20"]["rows_equal_local"] and minute["gs"]["20"]["requests_per_clip"] <= 2
+    assert minute["gs"]["20"]["storage"]["clips"] == 4
+    assert result["listing"]["0"]["objects"] == 500 and result["boston_projection_s"]["20"] > 0

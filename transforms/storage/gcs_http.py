@@ -24,7 +24,7 @@ from urllib.parse import quote
 TRANSIENT_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 BACKOFF_INITIAL_S = 1.0
 BACKOFF_MAX_S = 60.0
-POOL_CONNECTIONS = 64  # per host: more than the reads any worker keeps in flight
+POOL_CONNECTIONS = 64  # per host, at least: `reserve_connections` raises it to the reads kept in flight
 
 _lock = threading.Lock()
 _pools: dict[int, object] = {}  # pid -> urllib3.PoolManager (a forked child makes its own)
@@ -34,6 +34,18 @@ observers: list = []
 
 class TransientError(OSError):
     """An answer or a failure worth trying again (408, 429, 5xx, a dropped connection)."""
+
+
+_connections = POOL_CONNECTIONS
+
+
+def reserve_connections(count: int) -> None:
+    """Keep at least `count` connections open per host (as many as requests in flight)."""
+    global _connections
+    with _lock:
+        if count > _connections:
+            _connections = count
+            _pools.pop(os.getpid(), None)  # the next request builds a pool that large
 
 
 def _pool():
@@ -52,7 +64,7 @@ def _pool():
                     options["ca_certs"] = certifi.where()
                 except ImportError:
                     pass
-                pool = urllib3.PoolManager(maxsize=POOL_CONNECTIONS, retries=False,
+                pool = urllib3.PoolManager(maxsize=_connections, retries=False,
                                            timeout=urllib3.Timeout(connect=30.0, read=60.0), **options)
                 _pools[pid] = pool
     return pool

@@ -280,7 +280,10 @@ class Prefetcher:
     def submit(self, info: FileInfo) -> Future:
         with self._lock:
             if self._pool is None:
-                widen_connection_pool(self.inflight + 4)
+                from transforms.storage.gcs_http import reserve_connections
+
+                widen_connection_pool(self.inflight + 4)  # metadata requests, through the client
+                reserve_connections(self.inflight + 4)    # ranged reads (transforms.gcs_http)
                 self._pool = ThreadPoolExecutor(self.inflight, thread_name_prefix="gcs-prefetch")
         return self._pool.submit(prefetch, info)
 
