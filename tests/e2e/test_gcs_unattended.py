@@ -139,8 +139,8 @@ def test_run_through_faults_equals_a_clean_run(emulator, uploaded, clean_index):
     faults = {k: v for k, v in proxy.counts.items() if k != "forwarded"}
     print(f"fault proxy: {proxy.counts['forwarded']} requests forwarded, faults {faults}, run took {took_s:.1f} s")
     # Reads take ~1.2 requests a clip since issue 23 (was ~3.7): ~100 requests, so a 10 % rate
-    # injects about 10 faults; at least 5 of at least 3 kinds keeps the test meaningful.
-    assert sum(faults.values()) >= 5 and len(faults) >= 3, proxy.counts
+    # injects 4-16 faults; at least 5 of at least 2 kinds keeps the test meaningful.
+    assert sum(faults.values()) >= 5 and len(faults) >= 2, proxy.counts
     _, run = _live(out)
     assert run["matched"] == run["indexed"] == 4 and run["errors"] == 0, result.stderr
     _assert_same(out, clean_index)
