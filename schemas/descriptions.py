@@ -13,8 +13,9 @@ CLIPS = {
                "(or `generation`) it decides whether a nightly run reads the file again",
     "generation": "the GCS object generation (null on local disks)",
     "sha256": "SHA-256 of the file's bytes (null with `--hash none`)",
-    "container": "the container format as FFmpeg names its family (`mov,mp4,m4a,3gp,3g2,mj2` for every "
-                 "MP4 and MOV)",
+    "container": "the container format: `mp4`, `mov`, `m4v`, `m4a`, `3gp`, `3g2`, `mj2` (from the ftyp box's "
+                 "major brand: FFmpeg's demuxer calls them all `mov,mp4,m4a,3gp,3g2,mj2`), `matroska` or `webm` "
+                 "(the EBML DocType), else FFmpeg's demuxer name (`avi`, `mpegts`, `flv`, ...)",
     "video_codec": "FFmpeg's name of the video codec (`h264`, `hevc`, ...)",
     "width": "coded picture width in pixels, before rotation",
     "height": "coded picture height in pixels, before rotation",

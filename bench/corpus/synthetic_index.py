@@ -56,7 +56,7 @@ def synthetic_clips(count: int, seed: int = 0, root: str = "/archive", start: dt
         "clip_id": [hashlib.sha1(u.encode()).hexdigest()[:16] for u in uris], "uri": uris,
         "size_bytes": (duration_s * rng.uniform(1.2e6, 1.8e6, count)).astype(np.int64),
         "sha256": [hashlib.sha256(sha + i.to_bytes(8, "little")).hexdigest() for i in range(count)],
-        "container": ["mov,mp4,m4a,3gp,3g2,mj2"] * count, "video_codec": ["h264"] * count,
+        "container": ["mp4"] * count, "video_codec": ["h264"] * count,
         "fps": np.full(count, 30.0), "frame_count": np.round(duration_s * 30).astype(np.int64),
         "frame_count_source": ["index"] * count, "duration_s": duration_s, "duration_source": ["index"] * count,
         "container_duration_s": duration_s + rng.uniform(0.0, 0.07, count),

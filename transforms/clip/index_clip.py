@@ -18,6 +18,7 @@ import pyarrow as pa
 from schemas import FRAMES_SCHEMA, ClipRecord, ErrorRecord, FileInfo, IndexConfig
 from transforms.clip.av_open import open_media
 from transforms.clip.claims import header_warnings, hidden_frames_warning, is_truncated, truncation_warning
+from transforms.clip.container_name import specific_container
 from transforms.clip.continuity import Continuity, measure
 from transforms.clip.devices import device_from_uri
 from transforms.clip.frame_pieces import FramePieces
@@ -145,6 +146,7 @@ class _Read:
     facts: StreamFacts
     timeline: Timeline
     beyond_eof: int  # index entries listed past the end of the file
+    container_name: str  # mp4, mov, webm, ... (facts.container is FFmpeg's demuxer family)
 
 
 def _read_timeline(config: IndexConfig, reader, file_size: int, warnings: list[str]) -> _Read:
@@ -158,6 +160,7 @@ def _read_timeline(config: IndexConfig, reader, file_size: int, warnings: list[s
             raise _Failure(problem[0], "probe", problem[1])
         stream = choose_video_stream(container)
         facts = probe(container, stream)
+        name = specific_container(facts.container, container.metadata.get("major_brand"), memory.recall(0, 64))
         track_id = stream.id
         # The packets tier needs only the track header from it (rotation): box headers are
         # walked then instead of reading the whole moov a second time.
@@ -169,7 +172,7 @@ def _read_timeline(config: IndexConfig, reader, file_size: int, warnings: list[s
         raise _Failure("corrupt", "timeline", f"no video packet could be read{detail}")
     if facts.container.startswith("mov"):
         facts = dataclasses.replace(facts, rotation_deg=read_rotation_deg(reader, moov, track_id))
-    return _Read(facts, timeline, beyond_eof)
+    return _Read(facts, timeline, beyond_eof, name)
 
 
 def _check_claims(read: _Read, cont: Continuity, warnings: list[str]) -> bool:
@@ -210,7 +213,7 @@ def _clip_record(info: FileInfo, config: IndexConfig, read: _Read, cont: Continu
     av_skew = (facts.audio_duration_s - duration_s) if facts.audio_duration_s is not None else None
     return ClipRecord(
         clip_id=clip_id, uri=info.uri, size_bytes=file_size, mtime_s=info.mtime_s,
-        generation=info.generation, sha256=sha256, container=facts.container,
+        generation=info.generation, sha256=sha256, container=read.container_name,
         video_codec=facts.video_codec, width=facts.width, height=facts.height,
         pix_fmt=facts.pix_fmt, rotation_deg=facts.rotation_deg,
         fps=float(facts.rate) if facts.rate else None,

@@ -30,7 +30,9 @@ from transforms.storage.parquet import read_file, read_table, table_files, write
 # re-reads every clip instead of carrying rows of the old definition forward. Column
 # additions or type changes bump schemas.SCHEMA_VERSION instead. History:
 #   1: first versioned definitions (QA seconds summed from the stored float32 sample values)
-ROW_DEFINITIONS_VERSION = 1
+#   2: `container` names the format (mp4, mov, m4v, 3gp, webm, matroska, ...), not FFmpeg's
+#      demuxer family (`mov,mp4,m4a,3gp,3g2,mj2` for every MP4 and MOV)
+ROW_DEFINITIONS_VERSION = 2
 # Removed inputs are listed in full (up to this many): their rows leave the index with this run,
 # and runs/<run_id>.json is kept forever as the record of what went.
 REMOVED_LISTED = 100_000
