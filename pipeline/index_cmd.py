@@ -28,6 +28,7 @@ from transforms.neardup.apply import apply_matches
 from transforms.neardup.plan import MatchPlan, has_work, kept_relations, matching_key, plan_matching, query_count
 from transforms.faults import fail_point
 from transforms.launcher.incremental import carry_forward, plan_run
+from transforms.launcher.retried_rows import drop_retried_rows
 from transforms.launcher.rebase import drop_rebased, rebase_if_moved
 from transforms.storage.readers import is_remote
 from transforms.storage.output_dir import check_index_folder, make_output
@@ -179,6 +180,9 @@ def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None
 def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     """Carry unchanged rows forward, apply the verdicts, and summarize the snapshot."""
     plan, config, snapshot = night.plan, night.config, night.snapshot
+    retried = drop_retried_rows(snapshot)  # a runner's retry made some files visible twice
+    if retried:
+        _say(args, f"rows written twice by a retried attempt, one copy kept: {retried}")
     if night.base is not None:
         carry_forward(night.base, snapshot, plan.carry_clip_ids, night.run_id)
         refresh_thresholds(night.base, snapshot, plan, config, qa_thresholds(config))
@@ -199,6 +203,7 @@ def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
     run["listing_s"] = round(night.listing_s, 3)
     run["storage"] = night.storage_read or None  # clips read from a bucket: requests and bytes each
     run["matching_stats"] = neardup_stats
+    run["retried_rows_dropped"] = retried
     run["changes"]["reclassified"] = {"count": len(reclassified), "clips": reclassified}
     return run
 
