@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 
@@ -112,37 +112,26 @@ def boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]
     mov_read_default walks them: a size of 0 runs to the parent's end, 1 reads a 64-bit size
     when there is room, a child that claims more than its parent holds is cut at the
     parent's end, and a size smaller than its header ends the walk."""
-    total, room = 0, end - start
-    while total <= room - 8:
-        at = start + total
-        size, box_type = struct.unpack_from(">I4s", data, at)
-        total += 8
-        if size == 1 and total + 8 <= room:
-            size = struct.unpack_from(">Q", data, at + 8)[0] - 8
-            total += 8
-        if size == 0:
-            size = room - total + 8
-        size -= 8
-        if size < 0:
-            return
-        size = min(size, room - total)
-        yield box_type, start + total, start + total + size
-        total += size
+    return _walk(lambda at, size: data[at:at + size], start, end)
 
 
 def file_boxes(reader, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """`boxes` for a span of a file: the same rules, reading only box headers (8 bytes each,
     16 with a 64-bit size)."""
+    return _walk(lambda at, size: read_at(reader, at, size), start, end)
+
+
+def _walk(read: Callable[[int, int], bytes], start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     total, room = 0, end - start
     while total <= room - 8:
         at = start + total
-        header = read_at(reader, at, 8)
+        header = read(at, 8)
         if len(header) < 8:
             return
         size, box_type = struct.unpack(">I4s", header)
         total += 8
         if size == 1 and total + 8 <= room:
-            large = read_at(reader, at + 8, 8)
+            large = read(at + 8, 8)
             if len(large) < 8:
                 return
             size = struct.unpack(">Q", large)[0] - 8
