@@ -17,6 +17,7 @@ from pipeline import __version__
 from pipeline.graph import run_index_pipeline
 from pipeline.inputs import matched_inputs
 from pipeline.interrupts import INTERRUPTS
+from pipeline.job_endpoint import check_job_endpoint
 from pipeline.options import beam_options, check_beam_args, index_config, options_key, qa_thresholds
 from pipeline.progress import ProgressPrinter
 from pipeline.unattended import guard_removals, refresh_thresholds
@@ -87,6 +88,7 @@ class _Night:
 def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     """Run one index pass; returns the committed run summary. Raises on bad input."""
     check_beam_args(beam_args)
+    check_job_endpoint(beam_args)
     args = _absolute_output(args)
     check_writable(args.output)
     check_index_folder(args.output)

@@ -172,3 +172,23 @@ def test_index_manifest_without_uri_does_not_suggest_a_flag_index_lacks(tmp_path
     manifest.write_text("Evidence ID,File Name\nE-1,a.mp4\n")
     line = _usage_error(capsys, "index", "--manifest", str(manifest), "--output", str(tmp_path / "out"))
     assert "--columns" not in line and "uri" in line, line
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once this socket is closed
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("endpoint, says", [
+    (lambda: f"localhost:{_closed_port()}", "does not answer (Connection refused)"),
+    (lambda: "localhost", "no port"),
+])
+def test_job_server_down(capsys, tmp_path, clips, endpoint, says):
+    # Beam's own wait for a missing job server took 5 minutes, then a bare FutureTimeoutError.
+    line = _usage_error(capsys, "index", "--input", str(clips / "*.mp4"), "--output", str(tmp_path / "O"),
+                        "--runner", "PortableRunner", "--job_endpoint", endpoint())
+    assert says in line and "tools/engines/flink.sh start" in line
+    assert not (tmp_path / "O").exists()
