@@ -246,3 +246,10 @@ def test_the_report_reads_at_1300_and_800_px(nights, tmp_path, width):
     for title in ("videos", "hours", "missing", "unexpected", "unreadable", "duplicates"):
         assert f'<div class="muted">{title}</div>' in cards
     assert "excludes" in cards and " h (" not in cards.split("hours")[0]
+
+
+def test_container_names_the_format(nights):
+    # FFmpeg's family string (`mov,mp4,m4a,3gp,3g2,mj2`) was in every row; a QuickTime file named
+    # `.MP4` is told apart in tests/unit/clip/test_container_name.py.
+    clips = pq.read_table(str(nights["out"] / "clips"), columns=["uri", "container"]).to_pylist()
+    assert clips and {row["container"] for row in clips} == {"mp4"}, clips
