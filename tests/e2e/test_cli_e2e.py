@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
+from tests.support.tables import read_table as read_index_table
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_bad_files_are_error_rows_not_failures(corpus_copy, tmp_path):
     result = run_cli("index", "--input", str(corpus_copy / "clips/**/*.mp4"), "--output", str(tmp_path / "O"))
     assert result.returncode == 0, result.stderr
     run = json.loads((tmp_path / "O/run.json").read_text())
-    error_rows = pq.read_table(str(tmp_path / "O/errors")).to_pylist()
+    error_rows = read_index_table(tmp_path / "O", "errors").to_pylist()
     errors = {os.path.basename(r["uri"]): r["error_kind"] for r in error_rows}
     assert errors == {"zero.mp4": "empty_file", "readme.mp4": "not_media"}
     assert run["matched"] == run["indexed"] + run["errors"] == 14

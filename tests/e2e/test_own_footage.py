@@ -10,7 +10,6 @@ import json
 import os
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import ERRORS_SCHEMA, SAMPLES_SCHEMA
@@ -19,6 +18,7 @@ from tests.support.footage import CLIP_NAMES, camera_export
 from transforms.storage.globbing import path_regex
 from transforms.launcher.find_inputs import select_inputs, select_uris
 from transforms.launcher.selection import exclude_matcher, extension, skipped_sidecar
+from tests.support.tables import read_table as read_index_table
 
 
 def _tree(root, names):
@@ -107,9 +107,9 @@ def test_catch_all_over_sidecars_reconciles(footage_root, tmp_path):
     # A clean night: every table has a file, zero rows and the full schema, for DuckDB and pyarrow.
     assert duckdb.connect().execute(f"select count(*) from '{out}/errors/*.parquet'").fetchone() == (0,)
     assert duckdb.connect().execute(f"select count(*) from '{out}/samples/*.parquet'").fetchone() == (0,)
-    errors = pq.read_table(str(out / "errors"))
+    errors = read_index_table(out, "errors")
     assert errors.num_rows == 0 and errors.schema.names == ERRORS_SCHEMA.names
-    assert pq.read_table(str(out / "samples")).schema.names == SAMPLES_SCHEMA.names
+    assert read_index_table(out, "samples").schema.names == SAMPLES_SCHEMA.names
 
 
 def test_manifest_root_resolves_relative_uris(footage_root, tmp_path):

@@ -30,6 +30,7 @@ from transforms.beam.match_footage import MatchFootage
 from transforms.neardup.plan import MatchPlan
 from transforms.clip.index_clip import clip_id_for
 from tests.support.runs import run_cli
+from tests.support.tables import read_table as read_index_table
 
 QA = QaOptions()
 RNG = np.random.default_rng(7)
@@ -233,7 +234,7 @@ def test_matching_stage_compares_new_clips_with_stored_ones(footage, tmp_path):
 # -- end to end: planted copies and excerpts, then an incremental night ----------------------
 
 def _clips(out):
-    return {row["uri"]: row for row in pq.read_table(str(out / "clips")).to_pylist()}
+    return {row["uri"]: row for row in read_index_table(out, "clips").to_pylist()}
 
 
 def _relations(clips):

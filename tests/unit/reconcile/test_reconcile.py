@@ -13,6 +13,7 @@ from pipeline.synth import synth
 from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
 from transforms.manifest.read import ManifestProblem, read_manifest
+from tests.support.tables import read_table as read_index_table
 
 
 def _clips(corpus):
@@ -70,7 +71,7 @@ def test_exactly_the_eight_discrepancies(damaged):
     # duplicates, counted apart and not in the hours.
     totals = report["totals"]
     assert totals["videos"] == 11 and totals["duplicates"] == 2
-    clips = pq.read_table(str(root / "index/clips")).to_pylist()
+    clips = read_index_table(root / "index", "clips").to_pylist()
     originals = [c for c in clips if c["uri"] not in damaged["copies"]]
     assert totals["hours"] == pytest.approx(sum(c["duration_s"] for c in originals) / 3600)
     by_day = report["breakdowns"]["by_day"]
