@@ -283,7 +283,7 @@ def test_planted_copies_and_excerpts_found_then_a_nightly_run_compares_only_new_
     assert relations["bytes-20.mp4"] == (name[20], None, None)  # same bytes; the first uri is the original
     assert "fresh-0.mp4" not in relations and "fresh-1.mp4" not in relations
     assert (run["duplicates"], run["excerpts"]) == (4, 3)
-    evidence = pq.read_table(str(out / "current" / ".matches.parquet")).to_pylist()
+    evidence = read_index_table(out, "matches").to_pylist()
     new_ids = {clip_id_for(str(night / f)) for f in os.listdir(night)}
     assert evidence and all(r["clip_a"] in new_ids or r["clip_b"] in new_ids for r in evidence)
 

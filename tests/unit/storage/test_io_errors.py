@@ -18,6 +18,7 @@ from transforms.clip.index_clip import IndexedClip, index_file
 from transforms.beam.index_clips import IndexClips
 from transforms.storage.readers import CountingReader, os_error_kind
 from tests.support.tables import read_table as read_index_table
+from tests.support.tables import run_folders
 
 LATIN1_TITLE = b"caf\xe9"                    # a camera writing Latin-1
 INVALID_UTF8 = b"\xff\xfe\x80\xc3(\xa0"      # bytes no decoder accepts
@@ -147,7 +148,7 @@ def test_full_output_disk_fails_the_run_and_keeps_the_previous_snapshot(small_co
         last = full.stderr.strip().splitlines()[-1]
         assert "No space left on device" in last and "Traceback" not in full.stderr, last
         assert json.loads((out / "run.json").read_text())["run_id"] == live
-        assert os.listdir(out / "snapshots") == [live] and not (out / ".lock").exists()
+        assert run_folders(out, "clips") == {live} and not (out / ".lock").exists()
         assert read_index_table(out, "clips").num_rows == 12
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
