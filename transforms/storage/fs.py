@@ -148,7 +148,8 @@ class ObjectStore:
             raise FileExistsError(path) from None
 
     def size(self, path: str) -> int:
-        return _fs().metadata(path).size_in_bytes
+        (found,) = _fs().match([path], [1])[0].metadata_list
+        return found.size_in_bytes
 
     def list_tree(self, folder: str) -> list[str]:
         return sorted(m.path for m in _fs().match([folder.rstrip("/") + "/**"])[0].metadata_list)
