@@ -142,10 +142,14 @@ class ObjectStore:
         from transforms.storage.gcs import split_uri, storage_client
 
         bucket, name = split_uri(path)
+        blob = storage_client().bucket(bucket).blob(name)
         try:  # generation 0: only if no live object has this name (GCS's put-if-absent)
-            storage_client().bucket(bucket).blob(name).upload_from_string(data, if_generation_match=0)
+            blob.upload_from_string(data, if_generation_match=0)
         except PreconditionFailed:
-            raise FileExistsError(path) from None
+            # The client retries a write whose answer was lost: its first attempt may be the object
+            # that is there now. Ours (the bytes hold a commit timestamp) is no conflict.
+            if blob.download_as_bytes() != data:
+                raise FileExistsError(path) from None
 
     def size(self, path: str) -> int:
         (found,) = _fs().match([path], [1])[0].metadata_list
