@@ -14,9 +14,8 @@ from transforms.manifest.times import get_zone
 from transforms.reconcile.compare import BASES, Expectations, Reconciliation, reconcile
 from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
 from transforms.storage import fs as storage
-from transforms.storage.snapshots import current_snapshot
+from transforms.storage.snapshots import OutputProblem, live_snapshot, replace_table, snapshot_as_of
 from transforms.reconcile.copies import duplicates_sentence, insufficient_sentence
-from transforms.storage.parquet import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
 MAX_PRINTED = 50
@@ -82,6 +81,9 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
                      metavar="H|P%", help="totals tolerance: hours, or a percentage of the expected hours "
                      f"(default: {DEFAULT_HOURS_TOLERANCE.replace('%', '%%')}; see docs/reconcile.md)")
     rec.add_argument("--tz", type=_zone, metavar="ZONE", help="time zone of the per-day totals (default: UTC)")
+    rec.add_argument("--as-of", metavar="WHEN",
+                     help="reconcile the index as it was: a date (its end, UTC), a timestamp or a run id; "
+                          "the live reconcile/discrepancies table is left as it is (docs/tables.md)")
     rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
     rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
 
@@ -124,7 +126,7 @@ def _print(result: Reconciliation, index_dir: str) -> None:
         print(f"    {item['kind']:<17} {item['uri'] or item['clip_id'] or item['evidence_id']}{_ids(item)}  "
               f"{item['detail']}")
     if count > MAX_PRINTED:
-        print(f"    ... {count - MAX_PRINTED} more in reconcile/discrepancies.parquet")
+        print(f"    ... {count - MAX_PRINTED} more in the reconcile/discrepancies table")
     print("RECONCILED" if result.reconciled else "NOT RECONCILED")
 
 
@@ -171,10 +173,23 @@ def _warn_naive_times(manifest, zone) -> None:
               file=sys.stderr)
 
 
-def run_reconcile(args: argparse.Namespace) -> int:
-    snapshot = current_snapshot(args.index_dir)
+def _snapshot(args: argparse.Namespace):
+    """The night to reconcile: the live one, or the one `--as-of` names; None (said why) if none."""
+    try:
+        if getattr(args, "as_of", None):
+            return snapshot_as_of(args.index_dir, args.as_of)
+        snapshot = live_snapshot(args.index_dir)
+    except (OutputProblem, ValueError) as problem:
+        print(f"clipindex: error: {problem}", file=sys.stderr)
+        return None
     if snapshot is None:
         print(f"clipindex: error: {args.index_dir} holds no committed index run", file=sys.stderr)
+    return snapshot
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    snapshot = _snapshot(args)
+    if snapshot is None:
         return EXIT_USAGE
     for flag, path in (("--json", args.json), ("--html", args.html)):
         problem = _unwritable(path)
@@ -196,9 +211,11 @@ def run_reconcile(args: argparse.Namespace) -> int:
                                 time_tolerance_s=args.time_tolerance_s, basis=args.basis, tz=args.tz,
                                 device_from_path=args.device_from_path)
     result = reconcile(snapshot, expectations)
-    out_dir = storage.join(args.index_dir, "reconcile")
-    storage.makedirs(out_dir)
-    write_table(result.discrepancy_table(), storage.join(out_dir, "discrepancies.parquet"))
+    if getattr(args, "as_of", None):  # a look back: the live discrepancies stay the live night's
+        print(f"as of {args.as_of}: run {snapshot.run_id}", file=sys.stderr)
+    else:
+        replace_table(storage.join(args.index_dir, "reconcile", "discrepancies"), result.discrepancy_table(),
+                      "clipindex reconcile: discrepancies of the last reconcile", "clipindex-reconcile")
     history = run_history(args.index_dir)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
