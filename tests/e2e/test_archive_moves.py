@@ -26,7 +26,7 @@ from transforms.storage.snapshots import live_snapshot
 
 def _index(footage, out, *extra):
     result = run_cli("index", "--input", str(footage / "GoPro-A"), "--input", str(footage / "GoPro-B" / "*.MP4"),
-                     "--output", str(out), "--workers", "2", *extra)
+                     "--output", str(out), "--workers", "2", "--decode", "keyframes", "--thumbnails", *extra)
     assert result.returncode == 0, result.stderr
     return json.loads((out / "run.json").read_text()), result
 
@@ -34,6 +34,10 @@ def _index(footage, out, *extra):
 def _ids(out):
     clips = read_table(out, "clips", columns=["clip_id", "uri"]).to_pylist()
     return {row["clip_id"]: row["uri"] for row in clips}
+
+
+def _sheets(out):
+    return {path.stem for path in (out / "thumbs").glob("*.jpg")}
 
 
 def _night_actions(out, table, run):
@@ -74,6 +78,7 @@ def test_a_moved_archive_reads_nothing_and_removes_nothing(indexed, tmp_path):
     after = _ids(out)
     assert set(after) == set(before)
     assert all(uri.startswith(str(moved) + "/") for uri in after.values())
+    assert _sheets(out) == set(after)
     # One commit per table: the clips files of night 1 removed, their rebased copies added; the
     # frames files kept by reference; nothing rebased left that the night does not name.
     removed, added = _night_actions(out, "clips", second)
@@ -87,8 +92,9 @@ def test_a_moved_archive_reads_nothing_and_removes_nothing(indexed, tmp_path):
     assert third["reindexed"] == 0 and third["changes"]["archive_moved"] is None
 
 
-def _old_ids(live_files: dict, rewrite) -> None:
-    """Give the clips and frames files the ids of schema 2 (SHA-1 of the absolute uri), in place."""
+def _old_ids(live_files: dict, rewrite) -> dict:
+    """Give the clips and frames files the ids of schema 2 (SHA-1 of the absolute uri), in place;
+    returns {id: schema-2 id}."""
     old = {}
     for table in ("clips", "frames"):
         for path in live_files[table]:
@@ -100,6 +106,12 @@ def _old_ids(live_files: dict, rewrite) -> None:
             data = data.set_column(data.column_names.index("clip_id"), "clip_id",
                                    pa.array([old.get(i, i) for i in data.column("clip_id").to_pylist()]))
             rewrite(path, data)
+    return old
+
+
+def _rename_sheets(folder, old: dict) -> None:
+    for path in list(folder.glob("*.jpg")):
+        path.rename(folder / f"{old[path.stem]}.jpg")
 
 
 def _schema_2(run: dict) -> dict:
@@ -111,7 +123,8 @@ def _schema_2(run: dict) -> dict:
 def _as_schema_2_delta(out) -> None:
     """A schema-2 index in the Delta layout: the live files rewritten in place, run.json's key."""
     live = live_snapshot(str(out))
-    _old_ids({t: live.files(t) for t in ("clips", "frames")}, lambda path, data: pq.write_table(data, path))
+    old = _old_ids({t: live.files(t) for t in ("clips", "frames")}, lambda path, data: pq.write_table(data, path))
+    _rename_sheets(out / "thumbs", old)
     (out / "run.json").write_text(json.dumps(_schema_2(live.run)))
 
 
@@ -124,8 +137,10 @@ def _as_schema_2_snapshots(out) -> None:
         (snapshot / table).mkdir(parents=True)
         for number, path in enumerate(live.files(table)):
             shutil.copyfile(path, snapshot / table / f"part-{number}.parquet")
-    _old_ids({t: sorted(str(p) for p in (snapshot / t).glob("*.parquet")) for t in ("clips", "frames")},
-             lambda path, data: pq.write_table(data, path))
+    old = _old_ids({t: sorted(str(p) for p in (snapshot / t).glob("*.parquet")) for t in ("clips", "frames")},
+                   lambda path, data: pq.write_table(data, path))
+    shutil.move(str(out / "thumbs"), snapshot / "thumbs")
+    _rename_sheets(snapshot / "thumbs", old)
     run = _schema_2({k: v for k, v in live.run.items() if k not in ("tables", "seq")})
     (snapshot / "run.json").write_text(json.dumps(run))
     for name in ("clips", "frames", "samples", "errors", "matches", "reconcile", "run.json", "_commit", "_work"):
@@ -136,7 +151,7 @@ def _as_schema_2_snapshots(out) -> None:
     (out / "runs" / f"{run_id}.json").write_text(json.dumps(run))
     (out / "CURRENT").write_text(run_id + "\n")
     os.symlink(f"snapshots/{run_id}", out / "current")
-    for name in ("clips", "frames", "samples", "errors", "run.json"):
+    for name in ("clips", "frames", "samples", "errors", "thumbs", "run.json"):
         os.symlink(f"current/{name}", out / name)
 
 
@@ -153,4 +168,5 @@ def test_an_index_of_absolute_uri_ids_is_migrated_without_reading(indexed, layou
     assert hashlib.sha1(b"GoPro-B/GX010001.MP4").hexdigest()[:16] in ids
     frames = set(read_table(out, "frames", columns=["clip_id"]).column("clip_id").to_pylist())
     assert frames == set(ids)
+    assert _sheets(out) == set(ids)  # the sheets renamed with their clips, none read again
     assert second["options_key"]["schema_version"] == first["options_key"]["schema_version"]
