@@ -138,10 +138,14 @@ def _ids(item: dict) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
-    """The last committed runs, oldest first (DIR/runs/<run_id>.json)."""
+def run_history(index_dir: str, limit: int = HISTORY_RUNS, until: Optional[str] = None) -> list[dict]:
+    """The last committed runs, oldest first (DIR/runs/<run_id>.json); with `until` (a run id),
+    the last ones up to that run (run ids sort by their start time)."""
     history = []
-    for path in storage.list_files(storage.join(index_dir, "runs"), ".json")[-limit:]:
+    paths = storage.list_files(storage.join(index_dir, "runs"), ".json")
+    if until is not None:
+        paths = [path for path in paths if path.rsplit("/", 1)[-1][: -len(".json")] <= until]
+    for path in paths[-limit:]:
         run = json.loads(storage.read_text(path))
         history.append({key: run.get(key) for key in (
             "run_id", "finished_at", "matched", "indexed", "errors", "total_hours", "total_bytes",
@@ -209,14 +213,14 @@ def run_reconcile(args: argparse.Namespace) -> int:
     expectations = Expectations(videos=args.expect_videos, hours=args.expect_hours, manifest=manifest,
                                 tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance,
                                 time_tolerance_s=args.time_tolerance_s, basis=args.basis, tz=args.tz,
-                                device_from_path=args.device_from_path)
+                                device_from_path=args.device_from_path, as_of=getattr(args, "as_of", None))
     result = reconcile(snapshot, expectations)
     if getattr(args, "as_of", None):  # a look back: the live discrepancies stay the live night's
         print(f"as of {args.as_of}: run {snapshot.run_id}", file=sys.stderr)
     else:
         replace_table(storage.join(args.index_dir, "reconcile", "discrepancies"), result.discrepancy_table(),
                       "clipindex reconcile: discrepancies of the last reconcile", "clipindex-reconcile")
-    history = run_history(args.index_dir)
+    history = run_history(args.index_dir, until=snapshot.run_id if getattr(args, "as_of", None) else None)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({**result.to_json(), "history": history}, handle, indent=2, default=str)

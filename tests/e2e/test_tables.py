@@ -115,11 +115,15 @@ def test_reconcile_as_of_the_first_night_reconciles_as_it_did(two_nights):
     live_version = delta_log.read_state(str(out / "reconcile" / "discrepancies")).version
     then = json.loads((root / "first.json").read_text())
     for when in (first["run_id"], first["finished_at"]):
-        result = _reconcile(out, "--as-of", when, "--json", str(root / "as-of.json"))
+        result = _reconcile(out, "--as-of", when, "--json", str(root / "as-of.json"),
+                            "--html", str(root / "as-of.html"))
         assert result.returncode == two_nights["first_reconcile"].returncode
         again = json.loads((root / "as-of.json").read_text())
         assert again["totals"] == then["totals"] and again["run"]["run_id"] == first["run_id"]
         assert again["discrepancies"] == then["discrepancies"]
+        # The report says so, and its night-over-night history ends with that night.
+        assert again["settings"]["as_of"] == when and [r["run_id"] for r in again["history"]] == [first["run_id"]]
+        assert f"as of <span class=\"id\">{when}</span>" in (root / "as-of.html").read_text()
     # A look back never writes over the live discrepancies.
     assert delta_log.read_state(str(out / "reconcile" / "discrepancies")).version == live_version
     bad = run_cli("reconcile", str(out), "--as-of", "2001-01-01")

@@ -52,6 +52,7 @@ class Expectations:
     basis: str = "video"                     # video (duration_s) | container (container_duration_s)
     tz: Optional[dt.tzinfo] = None           # days of the per-day breakdown (None: UTC)
     device_from_path: Optional[str] = None   # regex over the index's uris (named group device_id)
+    as_of: Optional[str] = None              # reconcile --as-of WHEN: the index as it was (said in the report)
 
 
 @dataclasses.dataclass
@@ -169,4 +170,4 @@ def _settings(expectations: Expectations, spec: str, index: IndexSide) -> dict:
     return {"basis": expectations.basis, "tolerance_s": expectations.tolerance_s, "hours_tolerance": spec,
             "time_tolerance_s": expectations.time_tolerance_s, "tz": str(expectations.tz or "UTC"),
             "device_from_path": expectations.device_from_path
-            or (index.run.get("options_key") or {}).get("device_from_path")}
+            or (index.run.get("options_key") or {}).get("device_from_path"), "as_of": expectations.as_of}
