@@ -100,6 +100,28 @@ def test_deltalake_polars_and_duckdb_read_the_second_night(two_nights):
     assert read_table(out, "errors").num_rows == 0 and read_table(out, "matches").num_rows >= 0
 
 
+def _duckdb_with_delta():
+    """A DuckDB connection with its delta extension loaded, or a skip naming why not."""
+    connection = duckdb.connect()
+    try:
+        connection.sql("LOAD delta")
+    except duckdb.Error:
+        try:
+            connection.sql("INSTALL delta")  # from extensions.duckdb.org: unreachable on the test machines
+            connection.sql("LOAD delta")
+        except duckdb.Error as problem:
+            pytest.skip(f"DuckDB's delta extension is not available here ({str(problem).splitlines()[0]}); "
+                        "DuckDB reads the tables through deltalake's Arrow dataset instead (docs/tables.md)")
+    return connection
+
+
+def test_duckdb_delta_scan_reads_the_second_night_where_its_extension_loads(two_nights):
+    out, second = two_nights["out"], two_nights["second"]
+    connection = _duckdb_with_delta()
+    assert connection.sql(f"select count(*) from delta_scan('{out}/clips')").fetchall()[0] == (14,)
+    assert connection.sql(f"select count(*) from delta_scan('{out}/frames')").fetchall()[0] == (second["total_frames"],)
+
+
 def test_delta_time_travel_reads_the_first_night(two_nights):
     import polars as pl
     from deltalake import DeltaTable
