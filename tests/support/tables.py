@@ -15,12 +15,17 @@ import pyarrow as pa
 
 
 def storage_options(path: str) -> Optional[dict]:
-    """delta-rs options for a gs:// path on the emulator (STORAGE_EMULATOR_HOST), else None."""
+    """delta-rs options for a gs:// path on an emulator (STORAGE_EMULATOR_HOST), else None.
+
+    delta-rs's object store has no emulator variable: the endpoint goes in a service account key
+    (`gcs_base_url`, with `disable_oauth`), as object_store's own tests against fake-gcs-server do.
+    """
     host = os.environ.get("STORAGE_EMULATOR_HOST")
     if not str(path).startswith("gs://") or not host:
         return None
-    return {"google_base_url": host.rstrip("/") + "/", "google_service_account_key": "",
-            "allow_http": "true", "google_skip_signature": "true"}
+    key = {"gcs_base_url": host.rstrip("/"), "disable_oauth": True, "client_email": "", "private_key": "",
+           "private_key_id": ""}
+    return {"google_service_account_key": json.dumps(key), "allow_http": "true"}
 
 
 def _join(index_dir, *parts) -> str:
