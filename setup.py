@@ -37,11 +37,13 @@ setup(
     ],
     extras_require={
         # What the README's quick tour queries the tables with (run_local.sh installs it).
-        "query": ["duckdb>=1.0"],
+        "query": ["duckdb>=1.0", "deltalake>=1.1,<2"],
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.2",
             "duckdb>=1.0",
+            "deltalake>=1.1,<2",
+            "polars>=1.0,<2",
             "gcp-storage-emulator>=2026.7",  # older releases answer a copy (Beam's rename) with 404
             "ruff>=0.5",
             "import-linter>=2.1",

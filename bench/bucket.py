@@ -43,11 +43,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from bench import gcs_servers
 from bench.lib.measure import load_average, machine, run_measured
 from bench.lib.harness import RESULTS_DIR, WORK_DIR, ensure_corpus, env
+from bench.lib.tables import read_index_table
 
 BUCKET = "bench"
 LOCATION_COLUMNS = ("uri", "clip_id", "run_id", "index_wall_s", "bytes_read", "mtime_s", "generation")
@@ -91,7 +91,7 @@ def run_index(inputs: str, out_dir: str, workers: int, client_env: dict, extra: 
         raise SystemExit(f"clipindex index {inputs} failed: {measured.stderr.strip()[-3000:]}")
     with open(os.path.join(out_dir, "run.json"), encoding="utf-8") as handle:
         run = json.load(handle)
-    clips = pq.read_table(os.path.join(out_dir, "clips"))
+    clips = read_index_table(out_dir, "clips")
     return {"wall_s": round(measured.wall_s, 3), "cpu_s": round(measured.cpu_s, 2),
             "peak_rss_mib": round(measured.peak_rss_bytes / 2**20), "indexed": run["indexed"],
             "errors": run["errors"], "error_kinds": run["error_kinds"], "run_wall_s": run["wall_s"],
@@ -101,7 +101,7 @@ def run_index(inputs: str, out_dir: str, workers: int, client_env: dict, extra: 
 
 def comparable_rows(out_dir: str, root: str) -> tuple[list, dict]:
     """Clips rows keyed by path below the corpus root; per-clip frame sums (not location-specific)."""
-    clips = pq.read_table(os.path.join(out_dir, "clips"))
+    clips = read_index_table(out_dir, "clips")
     names = {}
     rows = []
     for row in clips.to_pylist():
@@ -109,7 +109,7 @@ def comparable_rows(out_dir: str, root: str) -> tuple[list, dict]:
         names[row["clip_id"]] = key
         rows.append({"key": key, **{k: v for k, v in row.items() if k not in LOCATION_COLUMNS}})
     rows.sort(key=lambda r: r["key"])
-    frames = pq.read_table(os.path.join(out_dir, "frames"), columns=["clip_id", "pts", "size_bytes", "pos"])
+    frames = read_index_table(out_dir, "frames", ["clip_id", "pts", "size_bytes", "pos"])
     sums = frames.group_by("clip_id").aggregate([("pts", "count"), ("pts", "sum"), ("size_bytes", "sum"),
                                                  ("pos", "sum")])
     per_clip = {names.get(r["clip_id"], r["clip_id"]): (r["pts_count"], r["pts_sum"], r["size_bytes_sum"], r["pos_sum"])

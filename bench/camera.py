@@ -33,10 +33,10 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import pyarrow.parquet as pq
 
 from bench.lib.measure import load_average, machine
 from bench.lib.harness import RESULTS_DIR, WORK_DIR, best, run_baseline, run_clipindex
+from bench.lib.tables import read_index_table
 
 # One look per segment: a test pattern with its own hue, motion and noise, and its own tone.
 _PATTERNS = ("testsrc2", "testsrc", "smptehdbars", "rgbtestsrc", "mandelbrot", "cellauto", "life", "yuvtestsrc")
@@ -96,7 +96,7 @@ def ensure_corpus(corpus: str, params: dict, workers: int) -> None:
 
 def _index_sources(out_dir: str) -> dict:
     """The clips table's frame_count_source counts, to show every clip used the index tier."""
-    table = pq.read_table(os.path.join(out_dir, "clips"), columns=["frame_count_source"])
+    table = read_index_table(out_dir, "clips", ["frame_count_source"])
     sources = table.column("frame_count_source").to_pylist()
     return {source: sources.count(source) for source in set(sources)}
 

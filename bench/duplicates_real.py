@@ -39,6 +39,7 @@ from typing import Optional
 
 import numpy as np
 
+from bench.lib.tables import read_index_table
 from bench.real_footage import DISTORTIONS, Distortion, duration_s, fetch_samples, write_copy
 from bench.throughput import REPO, RESULTS_DIR, WORK_DIR, env
 from schemas import QaOptions
@@ -157,16 +158,11 @@ class IndexResult:
 
 
 def read_index(out: str) -> IndexResult:
-    import pyarrow.parquet as pq
-
-    rows = pq.read_table(os.path.join(out, "clips"), columns=["clip_id", "uri", "duplicate_of", "excerpt_of"])
-    rows = rows.to_pylist()
+    rows = read_index_table(out, "clips", ["clip_id", "uri", "duplicate_of", "excerpt_of"]).to_pylist()
     uri_of = {row["clip_id"]: row["uri"] for row in rows}
     evidence = {}
-    matches = os.path.join(out, "current", ".matches.parquet")
-    if os.path.exists(matches):
-        for row in pq.read_table(matches).to_pylist():
-            evidence[frozenset((uri_of.get(row["clip_a"]), uri_of.get(row["clip_b"])))] = row
+    for row in read_index_table(out, "matches").to_pylist():
+        evidence[frozenset((uri_of.get(row["clip_a"]), uri_of.get(row["clip_b"])))] = row
     return IndexResult(duplicate_of={row["uri"]: uri_of.get(row["duplicate_of"] or row["clip_id"]) for row in rows},
                        excerpt_of={row["uri"]: uri_of.get(row["excerpt_of"]) for row in rows if row["excerpt_of"]},
                        evidence=evidence)
@@ -176,11 +172,8 @@ def every_offset(corpus: dict, out: str, qa: QaOptions) -> dict:
     """Different stretches of one source aligned at every offset between two of their samples:
     false pairs, and per source how many pairs agree well enough that only distinctiveness
     stops them (at least `dup_min_samples` agreeing, `dup_min_fraction` of the overlap)."""
-    import pyarrow.parquet as pq
-
-    uri_of = {row["clip_id"]: row["uri"] for row in pq.read_table(os.path.join(out, "clips"),
-                                                                   columns=["clip_id", "uri"]).to_pylist()}
-    series = {uri_of[s.clip_id]: s for s in series_from_table(pq.read_table(os.path.join(out, "samples")), qa)}
+    uri_of = {row["clip_id"]: row["uri"] for row in read_index_table(out, "clips", ["clip_id", "uri"]).to_pylist()}
+    series = {uri_of[s.clip_id]: s for s in series_from_table(read_index_table(out, "samples"), qa)}
     clips = [(number, s["source"], uri) for number, s in enumerate(corpus["stretches"])
              for uri in (s["clip"], s["copy"])]
     result = {"pairs": 0, "false_pairs": 0, "most_distinctive": 0, "false_examples": [], "per_source": {}}

@@ -34,6 +34,7 @@ import time
 from bench.lib.duplicates_stats import distance_stats, evidence_summary, recall
 from bench.lib.measure import load_average, machine, run_measured
 from bench.lib.harness import REPO, RESULTS_DIR, WORK_DIR, env
+from bench.lib.tables import read_index_table
 from pipeline.synth import Reencode, Trim, excerpt_relpath_of, plan_corpus, reencoded_relpath, synth
 from pipeline.synth.copies import write_excerpt, write_reencoded
 from schemas import QaOptions
@@ -119,10 +120,8 @@ def index(name: str, source: list[str], out: str, args, fresh: bool = True) -> d
 
 
 def clips_rows(out: str) -> list[dict]:
-    import pyarrow.parquet as pq
-
-    return pq.read_table(os.path.join(out, "clips"), columns=["clip_id", "uri", "duplicate_of", "excerpt_of",
-                                                               "excerpt_offset_s"]).to_pylist()
+    return read_index_table(out, "clips", ["clip_id", "uri", "duplicate_of", "excerpt_of",
+                                           "excerpt_offset_s"]).to_pylist()
 
 
 def small_manifest(corpus: dict, small: int, path: str) -> None:

@@ -73,13 +73,13 @@ def _phases(index: str, export: str) -> dict:
     from transforms.manifest.columns import parse_mapping
     from transforms.manifest.times import get_zone
     from transforms.reconcile.compare import Expectations, reconcile
-    from transforms.storage.snapshots import current_snapshot
+    from transforms.storage.snapshots import live_snapshot
 
     started = time.perf_counter()
     manifest = read_manifest(export, require_duration=True, mapping=parse_mapping(columns_flag()),
                              zone=get_zone(ZONE), resolve_names=False)
     read_s = time.perf_counter() - started
-    result = reconcile(current_snapshot(index), Expectations(manifest=manifest))
+    result = reconcile(live_snapshot(index), Expectations(manifest=manifest))
     return {"read_export_s": round(read_s, 2), "reconcile_s": round(time.perf_counter() - started - read_s, 2),
             "discrepancies": result.discrepancies.num_rows, "identity": result.identity["text"]}
 

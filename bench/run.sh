@@ -9,6 +9,8 @@
 #   ./bench/run.sh camera [ARGS]      # 300 distinct 7.2-minute H.264 High B-frame + AAC clips, moov
 #                                     # at the end: clipindex vs ffprobe and bare PyAV (bench.camera)
 #   ./bench/run.sh boston [ARGS]      # 38,200 clips / 4,600 h at 1 fps: index + reconcile
+#   ./bench/run.sh nights [ARGS]      # the Boston corpus, then a night adding 105 clips: what night 2
+#                                     # writes and leaves alone, --compare-repo DIR (bench.nights)
 #   ./bench/run.sh slice [ARGS]       # 382 clips / 46 h at 30 fps
 #   ./bench/run.sh scale [ARGS]       # series of 1k, 4k, 16k clips (per-clip time, peak RSS)
 #   ./bench/run.sh estimate ARGS      # cluster estimate, e.g. --clips 38200 --hours 4600 --workers 16
@@ -56,7 +58,7 @@ case "$what" in
   duplicates_real) exec "$PYTHON" -m bench.duplicates_real "$@" ;;
   visual_qa) exec "$PYTHON" -m bench.visual_qa_hd "$@" ;;
   visual_qa_sd) exec "$PYTHON" -m bench.visual_qa "$@" ;;
-  tiers|isolation|matching|resume|unattended) exec "$PYTHON" -m "bench.$what" "$@" ;;
+  tiers|isolation|matching|resume|unattended|nights) exec "$PYTHON" -m "bench.$what" "$@" ;;
   bucket) exec "$PYTHON" -m bench.bucket "$@" ;;
   all)
     "$PYTHON" -m bench.throughput --sha256 "$@"

@@ -53,7 +53,7 @@ def local_runner():
 
 
 def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
-                snapshot_dir: str, spread: bool = True, checkpoint: Optional[Checkpoint] = None,
+                output_dir: str, scratch_dir: str, spread: bool = True, checkpoint: Optional[Checkpoint] = None,
                 match: Optional[MatchPlan] = None) -> None:
     files = (
         pipeline
@@ -72,29 +72,29 @@ def build_index(pipeline: beam.Pipeline, inputs_path: str, config: IndexConfig,
     outputs = files | "Index" >> IndexClips(config)
     tables = {"clips": outputs.clips, "frames": outputs[FRAMES_TAG], "samples": outputs[SAMPLES_TAG],
               "errors": outputs[ERRORS_TAG]}
-    _ = tables | "WriteIndex" >> WriteIndex(snapshot_dir, config.run_id, checkpoint)
+    _ = tables | "WriteIndex" >> WriteIndex(output_dir, config.run_id, checkpoint)
     # One element, so one worker: the versions it runs with go into run.json (workers install
     # their own environment on a remote runner; see pipeline.worker_env).
     _ = (pipeline
-         | "WorkerProbe" >> beam.Create([snapshot_dir])
+         | "WorkerProbe" >> beam.Create([scratch_dir])
          | "WorkerVersions" >> beam.Map(record_worker_versions))
     if match is not None:  # near-duplicates: this run's samples against the whole archive
         _ = outputs[SAMPLES_TAG] | "MatchFootage" >> MatchFootage(config.qa, match)
 
 
-def run_index_pipeline(files: list[FileInfo], config: IndexConfig, snapshot_dir: str,
+def run_index_pipeline(files: list[FileInfo], config: IndexConfig, output_dir: str, scratch_dir: str,
                        options: PipelineOptions, runner_name: Optional[str],
                        checkpoint: Optional[Checkpoint] = None, match: Optional[MatchPlan] = None) -> dict:
     """Run the index pipeline; returns the counters of clips read from object storage
     (transforms.beam.index_clips: clips, requests, bytes), empty when there were none or the runner
     does not report counters."""
     runner = None if runner_name else local_runner()
-    inputs_path = storage.join(snapshot_dir, INPUTS_FILE)
+    inputs_path = storage.join(scratch_dir, INPUTS_FILE)
     storage.write_bytes(inputs_path, "".join(info.to_json() + "\n" for info in files).encode("utf-8"))
     try:
         one_local_worker = runner is not None and options.view_as(DirectOptions).direct_num_workers <= 1
         with beam.Pipeline(runner=runner, options=options) as pipeline:
-            build_index(pipeline, inputs_path, config, snapshot_dir, spread=not one_local_worker,
+            build_index(pipeline, inputs_path, config, output_dir, scratch_dir, spread=not one_local_worker,
                         checkpoint=checkpoint, match=match)
         read_counts = storage_counters(getattr(pipeline, "result", None))
     finally:

@@ -36,18 +36,21 @@ from transforms.storage.output_dir import check_index_folder, make_output
 from transforms.storage.lock.lease import RunLease
 from transforms.launcher.selection import Selection
 from transforms.launcher.run_summary import summarize_snapshot
-from transforms.storage.parquet import table_files, write_empty_tables
 from transforms.launcher.versions import library_versions, take_worker_versions
 from transforms.storage.snapshots import (
+    MATCHES,
     TABLES,
     THUMBS,
+    Draft,
+    Snapshot,
     check_writable,
     commit,
     current_run_id,
-    current_snapshot,
     finish_interrupted_commit,
+    is_decided,
+    live_snapshot,
+    new_draft,
     new_run_id,
-    snapshot_dir,
 )
 
 
@@ -70,8 +73,8 @@ class _Night:
     started_at: dt.datetime
     started: float                       # time.monotonic() at start
     run_id: str
-    snapshot: str                        # the new snapshot folder (not live until the commit)
-    previous: Optional[str]              # the live snapshot this run builds on, if any
+    draft: Draft                         # the night's files (not live until the commit)
+    previous: Optional[Snapshot]         # the live night this run builds on, if any
     progress_dir: str
     config: Optional[object] = None      # IndexConfig once planned
     plan: Optional[object] = None        # launcher.incremental.Plan
@@ -81,7 +84,7 @@ class _Night:
     neardup: Optional[MatchPlan] = None  # what the near-duplicate stage compares
     listing_s: float = 0.0               # finding the inputs (a bucket's listing)
     storage_read: dict = dataclasses.field(default_factory=dict)  # clips read from a bucket: requests, bytes
-    base: Optional[str] = None           # what rows are planned and carried from: previous, or its rebased copy
+    base: Optional[Snapshot] = None      # what rows are planned and carried from: previous, or it rebased
     rebased: Optional[dict] = None       # the archive moved (or old ids): launcher.rebase
 
 
@@ -100,25 +103,24 @@ def run_index(args: argparse.Namespace, beam_args: list[str]) -> dict:
     _test_failure_hook("before_lock")
     with RunLease(args.output, args.lock_lease_s) as lease, \
             INTERRUPTS.cleanup(lambda: lease.__exit__(None, None, None)):
-        finish_interrupted_commit(args.output)  # a run killed mid-commit: complete its steps
+        # a run killed mid-commit: roll its night forward; an old layout: migrate it
+        finish_interrupted_commit(args.output, lambda text: _say(args, text))
         run_id = new_run_id(started_at)
-        night = _Night(selection, started_at, started, run_id, snapshot_dir(args.output, run_id),
-                       current_snapshot(args.output), tempfile.mkdtemp(prefix="clipindex-progress-"),
-                       listing_s=listing_s)
+        previous = live_snapshot(args.output)
+        night = _Night(selection, started_at, started, run_id, new_draft(args.output, run_id, previous),
+                       previous, tempfile.mkdtemp(prefix="clipindex-progress-"), listing_s=listing_s)
         return _run_locked(args, beam_args, night, lease)
 
 
 def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, lease: RunLease) -> dict:
-    """Plan, read, finish and commit the new snapshot; it is deleted unless committed."""
-    for table in (*TABLES, THUMBS):
-        storage.makedirs(storage.join(night.snapshot, table))
+    """Plan, read, finish and commit the night; its files are deleted unless committed."""
     keep_requests = keep_on_stop.Requests(night.progress_dir)  # an interrupt has the workers keep open rows
     committed = False
 
     def abandon() -> None:  # on an interrupt (pipeline.interrupts): what the finally below does
         shutil.rmtree(night.progress_dir, ignore_errors=True)
         if not committed:
-            storage.delete_tree(night.snapshot)
+            _delete_draft(night.draft)
 
     INTERRUPTS.add_cleanup(abandon)
     INTERRUPTS.add_saver(keep_requests.keep_everywhere)
@@ -128,9 +130,9 @@ def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, l
         run = _finish(args, night, lease)
         with INTERRUPTS.committing():
             lease.check()  # fencing: commit only while the lock is still this run's
-            commit(args.output, night.run_id, run, args.keep_snapshots)
+            run = commit(night.draft, run, args.keep_days)
             committed = True
-        checkpoints.discard(night.checkpoint)  # its rows are in the live snapshot now
+        checkpoints.discard(night.checkpoint)  # its rows are in the live night now
         return run
     finally:
         INTERRUPTS.remove_saver(keep_requests.keep_everywhere)
@@ -138,19 +140,30 @@ def _run_locked(args: argparse.Namespace, beam_args: list[str], night: _Night, l
         keep_requests.close()
         shutil.rmtree(night.progress_dir, ignore_errors=True)
         if not committed and current_run_id(args.output) != night.run_id:
-            storage.delete_tree(night.snapshot)  # never leave half a snapshot behind (nor delete a live one)
+            _delete_draft(night.draft)  # never leave half a night behind (nor delete a committed one)
+
+
+def _delete_draft(draft: Draft) -> None:
+    """An uncommitted night's files: its run folders in every table, and its scratch folder.
+    Never once its commit is decided (a failure between two table commits): the next run
+    rolls that night forward from them."""
+    if is_decided(draft.root, draft.run_id):
+        return
+    for table in (*TABLES, MATCHES):
+        storage.delete_tree(draft.folder(table))
+    storage.delete_tree(draft.scratch)
 
 
 def _plan(args: argparse.Namespace, night: _Night, keep_socket: str) -> None:
     """What to read, what the checkpoint already holds, what near-duplicate matching compares."""
     files = night.selection.files
     config = index_config(args, night.run_id, night.progress_dir)
-    night.base, night.rebased = rebase_if_moved(night.previous, night.snapshot, config.archive_root)
+    night.base, night.rebased = rebase_if_moved(night.previous, night.draft, config.archive_root)
     if night.rebased:
         _say(args, f"archive root {night.rebased['from']} -> {night.rebased['to']}: the last run's rows rebased"
                    f"{' (clip ids migrated)' if night.rebased['clip_ids_rewritten'] else ''}, not read again")
     plan = plan_run(files, night.base, options_key(config))
-    resumed = _resume(args, config, night.snapshot, plan, keep_socket)
+    resumed = _resume(args, config, night.draft, plan, keep_socket)
     night.config, night.checkpoint, night.to_read, night.resumed = resumed
     night.plan = plan
     if plan.key_changes:
@@ -161,9 +174,9 @@ def _plan(args: argparse.Namespace, night: _Night, keep_socket: str) -> None:
                f"{len(plan.carry_clip_ids)} unchanged, {len(plan.removed)} gone{_skipped_clause(night.selection)}")
     guard_removals(args, plan)
     # Clips resumed from a checkpoint are not read again, but they are new to the archive:
-    # their stored samples (linked into the snapshot by _resume) are queries like this run's.
-    resumed_samples = table_files(storage.join(night.snapshot, "samples")) if night.resumed else ()
-    night.neardup = plan_matching(night.snapshot, night.base, plan, night.config, resumed_samples)
+    # their stored samples (linked into the night by _resume) are queries like this run's.
+    resumed_samples = night.draft.files("samples") if night.resumed else ()
+    night.neardup = plan_matching(night.draft, night.base, plan, night.config, resumed_samples)
 
 
 def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None:
@@ -174,31 +187,30 @@ def _read(args: argparse.Namespace, beam_args: list[str], night: _Night) -> None
     printer = (contextlib.nullcontext() if args.quiet
                else ProgressPrinter(night.progress_dir, len(night.to_read)))
     with printer:
-        night.storage_read = run_index_pipeline(night.to_read, night.config, night.snapshot,
+        night.storage_read = run_index_pipeline(night.to_read, night.config, args.output, night.draft.scratch,
                                                 beam_options(args, beam_args), args.runner, night.checkpoint,
                                                 night.neardup) or {}
 
 
 def _finish(args: argparse.Namespace, night: _Night, lease: RunLease) -> dict:
-    """Carry unchanged rows forward, apply the verdicts, and summarize the snapshot."""
-    plan, config, snapshot = night.plan, night.config, night.snapshot
-    retried = drop_retried_rows(snapshot)  # a runner's retry made some files visible twice
+    """Carry unchanged rows forward, apply the verdicts, and summarize the night."""
+    plan, config, draft = night.plan, night.config, night.draft
+    retried = drop_retried_rows(draft)  # a runner's retry made some of this run's files visible twice
     if retried:
         _say(args, f"rows written twice by a retried attempt, one copy kept: {retried}")
     if night.base is not None:
-        carry_forward(night.base, snapshot, plan.carry_clip_ids, night.run_id)
-        refresh_thresholds(night.base, snapshot, plan, config, qa_thresholds(config))
-    drop_rebased(snapshot)
-    checkpoints.collect_thumbnails(night.checkpoint, snapshot)
+        carry_forward(night.base, draft, plan.carry_clip_ids, night.run_id)
+        refresh_thresholds(night.base, draft, plan, config, qa_thresholds(config))
+    drop_rebased(draft, plan.carry_clip_ids)
+    checkpoints.collect_thumbnails(night.checkpoint, draft)
     # The comparing ran on workers; here only its verdicts are written into the clips rows.
     neardup = night.neardup
-    neardup_stats = apply_matches(snapshot, neardup.matches_path if neardup else None,
+    neardup_stats = apply_matches(draft, neardup.matches_path if neardup else None,
                                   kept_relations(neardup, plan), night.run_id)
     reclassified = neardup_stats.pop("reclassified")
     neardup_stats["query_clips"] = query_count(neardup, plan)
     _test_failure_hook("after_pipeline")
-    write_empty_tables(snapshot, night.run_id)  # every table readable, even without rows
-    workers = take_worker_versions(snapshot)
+    workers = take_worker_versions(draft.scratch)
     run = _summarize(args, night)
     run["versions"] = _versions(workers)
     run["broke_stale_lock"] = lease.broke_stale_lock
@@ -214,7 +226,7 @@ def _absolute_output(args: argparse.Namespace) -> argparse.Namespace:
     """A local --output as an absolute path: every path the workers get is derived from it.
 
     SDK workers of a cluster (Flink's EXTERNAL/PROCESS environments, Dataflow) do not run in
-    this process's working directory: a relative snapshot folder would be resolved against
+    this process's working directory: a relative table folder would be resolved against
     theirs. The caller's `args` keep the path as typed (for the closing line).
     """
     if is_remote(args.output):
@@ -222,7 +234,7 @@ def _absolute_output(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "output": os.path.abspath(os.path.expanduser(args.output))})
 
 
-def _resume(args, config, snapshot, plan, keep_socket):
+def _resume(args, config, draft, plan, keep_socket):
     """The run's checkpoint: clips an interrupted run with these options finished are not read again.
 
     Returns (config, checkpoint, still to read, clips resumed); with --thumbnails the sheets
@@ -233,7 +245,7 @@ def _resume(args, config, snapshot, plan, keep_socket):
                                      keep_socket=keep_socket)
     if args.thumbnails:
         config = dataclasses.replace(config, thumbs_dir=checkpoint.table_dir(THUMBS))
-    to_read, resumed = checkpoints.resume(checkpoint, snapshot, plan.to_read, config.run_id)
+    to_read, resumed = checkpoints.resume(checkpoint, draft, plan.to_read, config.run_id)
     INTERRUPTS.set_status(lambda: _interrupted_status(checkpoint, len(plan.to_read)))
     return config, checkpoint, to_read, resumed
 
@@ -264,8 +276,8 @@ def _test_failure_hook(point: str) -> None:
 def _summarize(args: argparse.Namespace, night: _Night) -> dict:
     files, plan, config, previous = night.selection.files, night.plan, night.config, night.previous
     selection, started_at, started = night.selection, night.started_at, night.started
-    run_id, snapshot, resumed = config.run_id, night.snapshot, night.resumed
-    summary = summarize_snapshot(snapshot, {f.uri for f in files}, run_id, from_checkpoint=resumed,
+    run_id, draft, resumed = config.run_id, night.draft, night.resumed
+    summary = summarize_snapshot(draft, {f.uri for f in files}, run_id, from_checkpoint=resumed,
                                  min_samples=config.qa.dup_min_samples)
     changes = plan.changes()
     failing_now = set(summary.pop("error_uris"))
@@ -288,7 +300,7 @@ def _summarize(args: argparse.Namespace, night: _Night) -> dict:
         "qa_thresholds": qa_thresholds(config),
         **summary,
         **selection.counts(),
-        "previous_run_id": previous.rstrip("/").rsplit("/", 1)[-1] if previous else None,
+        "previous_run_id": previous.run_id if previous else None,
         "matching": matching_key(config.qa) if config.decode != "none" else None,
         "changes": {**changes, "archive_moved": night.rebased},
     }

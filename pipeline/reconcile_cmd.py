@@ -14,9 +14,8 @@ from transforms.manifest.times import get_zone
 from transforms.reconcile.compare import BASES, Expectations, Reconciliation, reconcile
 from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, parse_hours_tolerance
 from transforms.storage import fs as storage
-from transforms.storage.snapshots import current_snapshot
+from transforms.storage.snapshots import OutputProblem, live_snapshot, replace_table, snapshot_as_of
 from transforms.reconcile.copies import duplicates_sentence, insufficient_sentence
-from transforms.storage.parquet import write_table
 
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE = 0, 1, 2
 MAX_PRINTED = 50
@@ -82,6 +81,9 @@ def add_reconcile_arguments(rec: argparse.ArgumentParser) -> None:
                      metavar="H|P%", help="totals tolerance: hours, or a percentage of the expected hours "
                      f"(default: {DEFAULT_HOURS_TOLERANCE.replace('%', '%%')}; see docs/reconcile.md)")
     rec.add_argument("--tz", type=_zone, metavar="ZONE", help="time zone of the per-day totals (default: UTC)")
+    rec.add_argument("--as-of", metavar="WHEN",
+                     help="reconcile the index as it was: a date (its end, UTC), a timestamp or a run id; "
+                          "the live reconcile/discrepancies table is left as it is (docs/tables.md)")
     rec.add_argument("--json", metavar="FILE", help="write the whole result as JSON")
     rec.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
 
@@ -124,7 +126,7 @@ def _print(result: Reconciliation, index_dir: str) -> None:
         print(f"    {item['kind']:<17} {item['uri'] or item['clip_id'] or item['evidence_id']}{_ids(item)}  "
               f"{item['detail']}")
     if count > MAX_PRINTED:
-        print(f"    ... {count - MAX_PRINTED} more in reconcile/discrepancies.parquet")
+        print(f"    ... {count - MAX_PRINTED} more in the reconcile/discrepancies table")
     print("RECONCILED" if result.reconciled else "NOT RECONCILED")
 
 
@@ -136,10 +138,14 @@ def _ids(item: dict) -> str:
     return f" [{', '.join(parts)}]" if parts else ""
 
 
-def run_history(index_dir: str, limit: int = HISTORY_RUNS) -> list[dict]:
-    """The last committed runs, oldest first (DIR/runs/<run_id>.json)."""
+def run_history(index_dir: str, limit: int = HISTORY_RUNS, until: Optional[str] = None) -> list[dict]:
+    """The last committed runs, oldest first (DIR/runs/<run_id>.json); with `until` (a run id),
+    the last ones up to that run (run ids sort by their start time)."""
     history = []
-    for path in storage.list_files(storage.join(index_dir, "runs"), ".json")[-limit:]:
+    paths = storage.list_files(storage.join(index_dir, "runs"), ".json")
+    if until is not None:
+        paths = [path for path in paths if path.rsplit("/", 1)[-1][: -len(".json")] <= until]
+    for path in paths[-limit:]:
         run = json.loads(storage.read_text(path))
         history.append({key: run.get(key) for key in (
             "run_id", "finished_at", "matched", "indexed", "errors", "total_hours", "total_bytes",
@@ -171,10 +177,23 @@ def _warn_naive_times(manifest, zone) -> None:
               file=sys.stderr)
 
 
-def run_reconcile(args: argparse.Namespace) -> int:
-    snapshot = current_snapshot(args.index_dir)
+def _snapshot(args: argparse.Namespace):
+    """The night to reconcile: the live one, or the one `--as-of` names; None (said why) if none."""
+    try:
+        if getattr(args, "as_of", None):
+            return snapshot_as_of(args.index_dir, args.as_of)
+        snapshot = live_snapshot(args.index_dir)
+    except (OutputProblem, ValueError) as problem:
+        print(f"clipindex: error: {problem}", file=sys.stderr)
+        return None
     if snapshot is None:
         print(f"clipindex: error: {args.index_dir} holds no committed index run", file=sys.stderr)
+    return snapshot
+
+
+def run_reconcile(args: argparse.Namespace) -> int:
+    snapshot = _snapshot(args)
+    if snapshot is None:
         return EXIT_USAGE
     for flag, path in (("--json", args.json), ("--html", args.html)):
         problem = _unwritable(path)
@@ -194,12 +213,14 @@ def run_reconcile(args: argparse.Namespace) -> int:
     expectations = Expectations(videos=args.expect_videos, hours=args.expect_hours, manifest=manifest,
                                 tolerance_s=args.tolerance_s, hours_tolerance=args.hours_tolerance,
                                 time_tolerance_s=args.time_tolerance_s, basis=args.basis, tz=args.tz,
-                                device_from_path=args.device_from_path)
+                                device_from_path=args.device_from_path, as_of=getattr(args, "as_of", None))
     result = reconcile(snapshot, expectations)
-    out_dir = storage.join(args.index_dir, "reconcile")
-    storage.makedirs(out_dir)
-    write_table(result.discrepancy_table(), storage.join(out_dir, "discrepancies.parquet"))
-    history = run_history(args.index_dir)
+    if getattr(args, "as_of", None):  # a look back: the live discrepancies stay the live night's
+        print(f"as of {args.as_of}: run {snapshot.run_id}", file=sys.stderr)
+    else:
+        replace_table(storage.join(args.index_dir, "reconcile", "discrepancies"), result.discrepancy_table(),
+                      "clipindex reconcile: discrepancies of the last reconcile", "clipindex-reconcile")
+    history = run_history(args.index_dir, until=snapshot.run_id if getattr(args, "as_of", None) else None)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({**result.to_json(), "history": history}, handle, indent=2, default=str)

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Optional
 
 from transforms.launcher.removal_guard import DEFAULT_MAX_REMOVED_FRACTION, check_removals
 from transforms.storage.lock.lease import DEFAULT_LEASE_S, MIN_LEASE_S
-from transforms.storage.snapshots import KEEP_SNAPSHOTS
+from transforms.storage.snapshots import KEEP_DAYS
 
 if TYPE_CHECKING:  # the CLI parser imports this module: heavy imports wait until a run needs them
     from schemas import IndexConfig
     from transforms.launcher.incremental import Plan
+    from transforms.storage.snapshots import Draft, Snapshot
 
 
 def _number_within(low: float, high: float, what: str):
@@ -35,14 +36,7 @@ _lease_s = _number_within(MIN_LEASE_S, float("inf"), f"at least {MIN_LEASE_S:g} 
 _share = _number_within(0.0, 1.0, "between 0 and 1")
 
 
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
+_days = _number_within(0.0, float("inf"), "0 or more days")
 
 
 def add_unattended_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,9 +52,10 @@ def add_unattended_arguments(parser: argparse.ArgumentParser) -> None:
                             f"(default: {DEFAULT_MAX_REMOVED_FRACTION:g})")
     group.add_argument("--allow-removals", action="store_true",
                        help="commit even when more inputs vanished than --max-removed-fraction allows")
-    group.add_argument("--keep-snapshots", type=_at_least_one, default=KEEP_SNAPSHOTS, metavar="N",
-                       help="committed snapshots kept in DIR/snapshots (runs/*.json are kept forever; "
-                            f"default: {KEEP_SNAPSHOTS})")
+    group.add_argument("--keep-days", type=_days, default=KEEP_DAYS, metavar="D",
+                       help="keep the data files every night of the last D days reads, so `reconcile "
+                            "--as-of` and Delta time travel reach back that far; older ones are vacuumed "
+                            f"(the Delta logs and runs/*.json are kept forever; default: {KEEP_DAYS:g})")
 
 
 def guard_removals(args: argparse.Namespace, plan: "Plan") -> None:
@@ -68,11 +63,11 @@ def guard_removals(args: argparse.Namespace, plan: "Plan") -> None:
     check_removals(plan.removed, plan.live_inputs, args.max_removed_fraction, args.allow_removals)
 
 
-def refresh_thresholds(previous: Optional[str], snapshot: str, plan: "Plan", config: "IndexConfig",
+def refresh_thresholds(previous: Optional["Snapshot"], draft: "Draft", plan: "Plan", config: "IndexConfig",
                        thresholds: dict) -> int:
     """Carried clips under new QA thresholds: their QA seconds recomputed from stored samples."""
     from transforms.launcher.qa_refresh import previous_thresholds, refresh_qa_seconds
 
     if previous is None or config.decode == "none" or previous_thresholds(previous) == thresholds:
         return 0
-    return refresh_qa_seconds(snapshot, plan.carry_clip_ids, config.qa)
+    return refresh_qa_seconds(draft, plan.carry_clip_ids, config.qa)

@@ -22,6 +22,21 @@ def small_corpus(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def fake_gcs():
+    """fake-gcs-server behind the counting proxy (bench/gcs_servers.py), on 127.0.0.1, for the
+    session: what delta-rs itself tests its GCS store against. Yields the proxy (`client_env()`
+    points clipindex at it); tests make their own buckets. Skipped when it is not built."""
+    from bench import gcs_servers
+
+    binaries = gcs_servers.built_binaries()
+    if binaries is None:
+        pytest.skip("fake-gcs-server not built (tools/fetch_fake_gcs.sh)")
+    server, proxy = gcs_servers.bucket_on(binaries)
+    with server, proxy:
+        yield proxy
+
+
 @pytest.fixture
 def corpus_copy(small_corpus, tmp_path):
     """A private, writable copy of the small corpus (tests may damage it)."""

@@ -1,7 +1,7 @@
 """A synthetic index and evidence-system export, for reconcile at archive scale.
 
 Reconcile reads only the tables, so a Boston-sized index (38,200 clips) can be
-written straight as Parquet in the index layout (snapshots/<run_id>/clips,
+written straight as Parquet into the index's Delta tables (DIR/clips/<run_id>/,
 committed with transforms.storage.snapshots.commit) without encoding any video. Names
 repeat on every device (`DEVnnnn/GX01nnnn.MP4`, numbering restarts per
 camera), container durations run a few tens of ms past the video timeline,
@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA
 from transforms.storage import fs as storage
-from transforms.storage.snapshots import TABLES, THUMBS, commit, new_run_id, snapshot_dir
+from transforms.storage.snapshots import commit, live_snapshot, new_draft, new_run_id
 from transforms.storage.parquet import write_table
 
 START = dt.datetime(2026, 1, 1, 6, 0, tzinfo=dt.timezone.utc)
@@ -73,15 +73,13 @@ def write_index(out_dir: str, clips: pa.Table, errors: Optional[pa.Table] = None
                 options_key: Optional[dict] = None) -> str:
     """Commit the tables as a run in the index layout; returns the run id."""
     run_id = new_run_id()
-    snapshot = snapshot_dir(out_dir, run_id)
-    for table in (*TABLES, THUMBS):
-        storage.makedirs(storage.join(snapshot, table))
-    write_table(clips, storage.join(snapshot, "clips", "part-00000.parquet"))
+    draft = new_draft(out_dir, run_id, live_snapshot(out_dir))  # replaces every row of the last night
+    write_table(clips, storage.join(draft.folder("clips"), "part-00000.parquet"))
     errors = errors if errors is not None else ERRORS_SCHEMA.empty_table()
-    write_table(errors, storage.join(snapshot, "errors", "part-00000.parquet"))
+    write_table(errors, storage.join(draft.folder("errors"), "part-00000.parquet"))
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     total_s = float(np.sum(clips.column("duration_s").to_numpy()))
-    commit(out_dir, run_id, {"run_id": run_id, "started_at": now, "finished_at": now, "synthetic": True,
+    commit(draft, {"run_id": run_id, "started_at": now, "finished_at": now, "synthetic": True,
                              "options_key": options_key or {}, "matched": clips.num_rows + errors.num_rows,
                              "indexed": clips.num_rows, "errors": errors.num_rows, "total_duration_s": total_s,
                              "total_hours": total_s / 3600, "total_bytes": 0, "changes": {}})

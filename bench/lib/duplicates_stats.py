@@ -10,18 +10,16 @@
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Optional
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from schemas import SAMPLES_SCHEMA, QaOptions
+from bench.lib.tables import read_index_table
+from schemas import QaOptions
 from transforms.neardup.align import align, best_alignment
 from transforms.neardup.series import ClipSeries, nearest_index, series_from_table
 from transforms.clip.qa.metrics import hamming_many
-from transforms.storage.parquet import read_table
 
 OFFSET_TOLERANCE_S = 0.5
 BINS = [(0, 0), (1, 4), (5, 10), (11, 16), (17, 24), (25, 32), (33, 64)]
@@ -97,14 +95,11 @@ def _best_shift(a: ClipSeries, b: ClipSeries, qa: QaOptions):
 
 def distance_stats(index_dir: str, planted: dict[str, tuple], qa: QaOptions, random_pairs: int = 2000,
                    seed: int = 5) -> dict:
-    clips = {r["uri"]: r for r in pq.read_table(os.path.join(index_dir, "clips"),
-                                                columns=["clip_id", "uri"]).to_pylist()}
-    samples = read_table(os.path.join(index_dir, "samples"), SAMPLES_SCHEMA,
-                         ["clip_id", "pts_s", "interval_s", "dark_fraction", "phash"])
+    clips = {r["uri"]: r for r in read_index_table(index_dir, "clips", ["clip_id", "uri"]).to_pylist()}
+    samples = read_index_table(index_dir, "samples", ["clip_id", "pts_s", "interval_s", "dark_fraction", "phash"])
     series = {s.clip_id: s for s in series_from_table(samples, qa)}
     del samples
-    evidence_path = os.path.join(index_dir, "current", ".matches.parquet")
-    evidence = pq.read_table(evidence_path).to_pylist() if os.path.exists(evidence_path) else []
+    evidence = read_index_table(index_dir, "matches").to_pylist()
     copy_ids = {clips[uri]["clip_id"] for uri in planted if uri in clips}
     copies_bits, copies_fraction, cand_bits, cand_fraction, cand_agree = [], [], [], [], []
     for row in evidence:
@@ -139,8 +134,7 @@ def distance_stats(index_dir: str, planted: dict[str, tuple], qa: QaOptions, ran
 
 
 def evidence_summary(index_dir: str, new_ids: Optional[set] = None) -> dict:
-    path = os.path.join(index_dir, "current", ".matches.parquet")
-    rows = pq.read_table(path).to_pylist() if os.path.exists(path) else []
+    rows = read_index_table(index_dir, "matches").to_pylist()
     verdicts: dict = {}
     for row in rows:
         verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1

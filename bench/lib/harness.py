@@ -11,9 +11,9 @@ import sys
 from typing import Optional
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from bench.lib.measure import Measured, run_measured
+from bench.lib.tables import read_index_table
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(BENCH_DIR)
@@ -51,7 +51,7 @@ def corpus_files(corpus: str) -> list[str]:
 
 
 def clips_table_totals(index_dir: str) -> dict:
-    table = pq.read_table(os.path.join(index_dir, "clips"), columns=["bytes_read", "size_bytes"])
+    table = read_index_table(index_dir, "clips", ["bytes_read", "size_bytes"])
     return {"bytes_read": pc.sum(table["bytes_read"]).as_py() or 0,
             "size_bytes": pc.sum(table["size_bytes"]).as_py() or 0}
 

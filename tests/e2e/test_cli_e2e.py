@@ -5,11 +5,11 @@ import os
 import stat
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
+from tests.support.tables import read_table as read_index_table
 
 
 @pytest.fixture(scope="module")
@@ -32,21 +32,23 @@ def test_reconcile_exactly_40_videos_and_half_an_hour(indexed_40, tmp_path):
 
 
 def test_frames_table_has_every_frame(indexed_40):
-    con = duckdb.connect()
-    frames = con.execute(f"select count(*) from read_parquet('{indexed_40}/O/frames/*.parquet')").fetchone()[0]
+    con = duckdb.connect()  # over the Delta tables, at the versions run.json names
+    con.register("clips", read_index_table(indexed_40 / "O", "clips"))
+    con.register("frames", read_index_table(indexed_40 / "O", "frames"))
+    frames = con.execute("select count(*) from frames").fetchone()[0]
     assert frames == 0.5 * 3600 * 30 == 54000
-    per_clip = con.execute(f"""
+    per_clip = con.execute("""
         select c.frame_count = f.n and f.first_index = 0 and f.last_index = f.n - 1
-        from read_parquet('{indexed_40}/O/clips/*.parquet') c
+        from clips c
         join (select clip_id, count(*) n, min(frame_index) first_index, max(frame_index) last_index
-              from read_parquet('{indexed_40}/O/frames/*.parquet') group by clip_id) f using (clip_id)
+              from frames group by clip_id) f using (clip_id)
     """).fetchall()
     assert len(per_clip) == 40 and all(ok for (ok,) in per_clip)
 
 
 def test_run_json_agrees_with_parquet(indexed_40):
     run = json.loads((indexed_40 / "O/run.json").read_text())
-    clips = pq.read_table(str(indexed_40 / "O/clips")).to_pylist()
+    clips = read_index_table(indexed_40 / "O", "clips").to_pylist()
     assert run["matched"] == run["indexed"] + run["errors"] == 40
     assert run["indexed"] == len(clips)
     assert run["total_duration_s"] == pytest.approx(sum(c["duration_s"] for c in clips))
@@ -63,7 +65,7 @@ def test_bad_files_are_error_rows_not_failures(corpus_copy, tmp_path):
     result = run_cli("index", "--input", str(corpus_copy / "clips/**/*.mp4"), "--output", str(tmp_path / "O"))
     assert result.returncode == 0, result.stderr
     run = json.loads((tmp_path / "O/run.json").read_text())
-    error_rows = pq.read_table(str(tmp_path / "O/errors")).to_pylist()
+    error_rows = read_index_table(tmp_path / "O", "errors").to_pylist()
     errors = {os.path.basename(r["uri"]): r["error_kind"] for r in error_rows}
     assert errors == {"zero.mp4": "empty_file", "readme.mp4": "not_media"}
     assert run["matched"] == run["indexed"] + run["errors"] == 14

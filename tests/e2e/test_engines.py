@@ -35,10 +35,10 @@ import sys
 import time
 import urllib.request
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.support.runs import REPO, run_cli
+from tests.support.tables import read_table as read_index_table
 from transforms.storage.snapshots import TABLES
 
 pytestmark = [pytest.mark.java, pytest.mark.timeout(1800)]
@@ -181,7 +181,7 @@ def local_index(corpus) -> str:
 
 
 def _rows(index_dir: str, table: str) -> list[tuple]:
-    data = pq.read_table(os.path.join(index_dir, "current", table))
+    data = read_index_table(index_dir, table)
     data = data.drop_columns([c for c in data.column_names if c in RUN_SPECIFIC_COLUMNS])
     return sorted(tuple(row.items()) for row in data.to_pylist())
 
@@ -205,7 +205,7 @@ def test_reference_index_has_every_kind_of_row(local_index):
     run = _run(local_index)
     assert (run["indexed"], run["errors"], run["duplicates"], run["excerpts"]) == (8, 2, 1, 1)
     for table in TABLES:
-        assert pq.read_table(os.path.join(local_index, "current", table)).num_rows > 0, table
+        assert read_index_table(local_index, table).num_rows > 0, table
 
 
 def test_flink_cluster_matches_local_runner(corpus, local_index, flink):

@@ -23,10 +23,10 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.support.runs import REPO, run_cli
+from tests.support.tables import read_table as read_index_table
 
 TABLES = ("clips", "frames", "errors")
 # Differ from run to run by design: the run's id, a wall-clock time.
@@ -72,7 +72,7 @@ def local_index(corpus) -> str:
 
 
 def _rows(index_dir: str, table: str) -> list[tuple]:
-    data = pq.read_table(os.path.join(index_dir, table))
+    data = read_index_table(index_dir, table)
     data = data.drop_columns([c for c in data.column_names if c in RUN_SPECIFIC_COLUMNS])
     return sorted(tuple(row.items()) for row in data.to_pylist())
 
@@ -86,7 +86,7 @@ def assert_same_index(expected_dir: str, actual_dir: str) -> None:
 
 
 def test_reference_index_covers_every_table(local_index):
-    counts = {table: pq.read_table(os.path.join(local_index, table)).num_rows for table in TABLES}
+    counts = {table: read_index_table(local_index, table).num_rows for table in TABLES}
     assert counts == {"clips": 6, "frames": int(0.02 * 3600 * 30), "errors": 2}
 
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, ErrorRecord
@@ -16,6 +15,7 @@ from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
 from transforms.storage import fs as storage
 from transforms.storage.parquet import read_table
+from transforms.storage.snapshots import live_snapshot
 
 pytestmark = pytest.mark.gcs
 BUCKET = "evidence"
@@ -91,15 +91,15 @@ def test_gs_in_gs_out_equals_local_and_runs_incrementally(emulator, small_corpus
     result = run_cli("index", "--input", f"gs://{BUCKET}/bwc/clips/**/*.mp4", "--output", out, env=emulator)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 120  # no credential time-outs
-    current = storage.read_text(f"{out}/CURRENT").strip()
-    run = _gs_json(f"{out}/snapshots/{current}/run.json")
+    run = _gs_json(f"{out}/run.json")
     assert run["matched"] == run["indexed"] == 12 and run["errors"] == 0
+    live = live_snapshot(out)
 
     local = run_cli("index", "--input", str(small_corpus / "clips/**/*.mp4"), "--output", str(tmp_path / "L"))
     assert local.returncode == 0, local.stderr
     for table in ("clips", "frames"):
-        remote = read_table(f"{out}/snapshots/{current}/{table}", SCHEMAS[table])
-        assert _rows(remote) == _rows(pq.read_table(str(tmp_path / "L" / table)))
+        remote = read_table(live.files(table), SCHEMAS[table])
+        assert _rows(remote) == _rows(read_table(live_snapshot(str(tmp_path / "L")).files(table), SCHEMAS[table]))
 
     rec = run_cli("reconcile", out, "--expect-videos", "12", "--expect-hours", "0.05", "--json",
                   str(tmp_path / "r.json"), env=emulator)
@@ -113,8 +113,7 @@ def test_gs_in_gs_out_equals_local_and_runs_incrementally(emulator, small_corpus
         bucket.blob(f"bwc/clips/late/extra-{number}.mp4").upload_from_filename(str(path))
     again = run_cli("index", "--input", f"gs://{BUCKET}/bwc/clips/**/*.mp4", "--output", out, env=emulator)
     assert again.returncode == 0, again.stderr
-    current = storage.read_text(f"{out}/CURRENT").strip()
-    second = _gs_json(f"{out}/snapshots/{current}/run.json")
+    second = _gs_json(f"{out}/run.json")
     assert second["reindexed"] == 2 and second["carried_forward"] == 12 and second["matched"] == 14
 
 
@@ -159,8 +158,7 @@ def test_gs_manifest_in_and_reconcile(emulator, small_corpus, tmp_path):
     out = f"gs://{BUCKET}/manifested-index"
     result = run_cli("index", "--manifest", manifest, "--output", out, env=emulator)
     assert result.returncode == 0, result.stderr
-    current = storage.read_text(f"{out}/CURRENT").strip()
-    run = _gs_json(f"{out}/snapshots/{current}/run.json")
+    run = _gs_json(f"{out}/run.json")
     assert run["matched"] == len(uploaded) + 1 and run["errors"] == 1 and run["error_kinds"] == {"not_found": 1}
     rec = run_cli("reconcile", out, "--manifest", manifest, "--json", str(tmp_path / "r.json"), env=emulator)
     assert rec.returncode == 1 and "discrepancies: 1" in rec.stdout and "unreadable" in rec.stdout

@@ -12,12 +12,12 @@ import os
 import shutil
 import subprocess
 
-import pyarrow.parquet as pq
 import pytest
 
 from bench import gcs_servers
 from schemas import ErrorRecord, FileInfo, IndexConfig
 from tests.support.runs import run_cli
+from tests.support.tables import read_table as read_index_table
 
 pytestmark = pytest.mark.gcs
 BUCKET = "archive"
@@ -139,11 +139,11 @@ def test_gs_rows_equal_local_rows_with_many_clips_in_flight(bucket, uploaded, tm
     assert "requests/clip" in gs.stdout
     assert stats["max_in_flight"] > 2, stats  # more requests in flight than readers
     for table in ("clips", "frames"):
-        assert _rows(tmp_path / "gs" / table, uploaded) == _rows(tmp_path / "local" / table, uploaded), table
+        assert _rows(tmp_path / "gs", table, uploaded) == _rows(tmp_path / "local", table, uploaded), table
 
 
-def _rows(folder, root):
-    table = pq.read_table(str(folder))
+def _rows(index_dir, name, root):
+    table = read_index_table(index_dir, name)
     if "uri" in table.column_names:  # clips: keyed by the path below the corpus root
         rows = [{**{k: v for k, v in r.items() if k not in LOCATION}, "path": r["uri"].split("/clips/", 1)[-1]
                  if r["uri"].startswith("gs://") else os.path.relpath(r["uri"], root)} for r in table.to_pylist()]

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
+from transforms.storage.snapshots import live_snapshot
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FRAMES_SCHEMA, ErrorRecord, FileInfo, IndexConfig
 from tests.support import gcs_emulator
 from tests.support.runs import run_cli
 from tests.support.fault_proxy import FaultProxy
 from tests.support.locks import lined_up, release, start_index, wait_for
-from transforms.storage import fs as storage
 from transforms.storage.parquet import read_table
 
 pytestmark = pytest.mark.gcs
@@ -103,12 +103,12 @@ def _index(inputs, out, env, *flags):
 
 
 def _live(out):
-    run_id = storage.read_text(f"{out}/CURRENT").strip()
-    return f"{out}/snapshots/{run_id}", json.loads(storage.read_text(f"{out}/snapshots/{run_id}/run.json"))
+    live = live_snapshot(out)
+    return live, live.run
 
 
 def _rows(snapshot, table):
-    rows = read_table(f"{snapshot}/{table}", SCHEMAS[table]).to_pylist()
+    rows = read_table(snapshot.files(table), SCHEMAS[table]).to_pylist()
     return sorted(({k: v for k, v in r.items() if k not in RUN_SPECIFIC} for r in rows),
                   key=lambda r: json.dumps(r, sort_keys=True, default=str))
 

@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
@@ -36,6 +35,7 @@ from transforms.faults import CRASH_ON_ENV as CRASH_HOOK_ENV
 from transforms.faults import HANG_ON_ENV as HANG_HOOK_ENV
 from transforms.isolation.pool import IsolatedIndexer
 from transforms.launcher.find_inputs import match_patterns
+from tests.support.tables import read_table as read_index_table
 
 # A clip name for each awkward character class users' folders hold.
 ODD_NAMES = ("with space.mp4", "quote's \"double\".mp4", "new\nline.mp4", "ünïcødé-日本語.mp4")
@@ -142,8 +142,8 @@ def test_run_finishes_and_accounts_for_every_input(hostile_run):
     assert result.returncode == 0, result.stderr
     run = json.loads((root / "index/run.json").read_text())
     assert run["matched"] == run["indexed"] + run["errors"] == len(EXPECTED)
-    clips = pq.read_table(str(root / "index/clips")).to_pylist()
-    errors = pq.read_table(str(root / "index/errors")).to_pylist()
+    clips = read_index_table(root / "index", "clips").to_pylist()
+    errors = read_index_table(root / "index", "errors").to_pylist()
     got = {_name(root, c["uri"]): "clip" for c in clips}
     got.update({_name(root, e["uri"]): e["error_kind"] for e in errors})
     assert got == EXPECTED
@@ -155,7 +155,7 @@ def test_run_finishes_and_accounts_for_every_input(hostile_run):
 
 def test_error_messages_say_what_happened(hostile_run):
     root, _, _ = hostile_run
-    errors = {_name(root, e["uri"]): e for e in pq.read_table(str(root / "index/errors")).to_pylist()}
+    errors = {_name(root, e["uri"]): e for e in read_index_table(root / "index", "errors").to_pylist()}
     assert "SIGSEGV" in errors["crash-me.mp4"]["message"]
     assert errors["hang-me.mp4"]["stage"] == "isolate"
     assert "still image" in errors["picture.mp4"]["message"]
@@ -167,7 +167,7 @@ def test_error_messages_say_what_happened(hostile_run):
 
 def test_readable_damage_is_measured(hostile_run):
     root, _, built = hostile_run
-    clips = {_name(root, c["uri"]): c for c in pq.read_table(str(root / "index/clips")).to_pylist()}
+    clips = {_name(root, c["uri"]): c for c in read_index_table(root / "index", "clips").to_pylist()}
     cut = clips["cut-inside-media-data.mp4"]
     assert cut["truncated"] and 0 < cut["frame_count"] < cut["header_frame_count"]
     assert clips["one-frame.mp4"]["frame_count"] == 1
@@ -180,12 +180,12 @@ def test_readable_damage_is_measured(hostile_run):
 
 def test_growing_file_is_one_consistent_prefix(hostile_run):
     root, _, built = hostile_run
-    clips = {_name(root, c["uri"]): c for c in pq.read_table(str(root / "index/clips")).to_pylist()}
+    clips = {_name(root, c["uri"]): c for c in read_index_table(root / "index", "clips").to_pylist()}
     recording = clips["recording.ts"]
     size = recording["size_bytes"]
     assert 0 < size <= len(built["recording"])
     assert recording["sha256"] == hashlib.sha256(built["recording"][:size]).hexdigest()
-    frames = pq.read_table(str(root / "index/frames"), filters=[("clip_id", "=", recording["clip_id"])])
+    frames = read_index_table(root / "index", "frames", filters=[("clip_id", "=", recording["clip_id"])])
     assert frames.num_rows == recording["frame_count"] > 0
 
 

@@ -28,6 +28,7 @@ import pytest
 from pipeline.progress import read_progress
 from tests.support.runs import REPO, run_cli
 from transforms.faults import ROLL_ENV
+from tests.support.tables import read_table as read_index_table
 
 CLIPS = 60
 SECONDS_PER_CLIP = 20
@@ -100,5 +101,5 @@ def test_ctrl_c_keeps_what_the_progress_line_counted(corpus, tmp_path, layout):
     # Every kept clip is complete (clip, frame and sample rows) and none of them is read again.
     assert summary["from_checkpoint"] == kept and summary["reindexed"] == CLIPS - kept
     assert re.search(rf"read {CLIPS - kept}, resumed {kept} from a checkpoint", resumed.stdout), resumed.stdout
-    run_ids = pq.read_table(out / "clips", columns=["run_id"]).column("run_id").to_pylist()
+    run_ids = read_index_table(out, "clips", columns=["run_id"]).column("run_id").to_pylist()
     assert len(run_ids) == CLIPS and run_ids.count(summary["run_id"]) == CLIPS - kept

@@ -8,13 +8,14 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import pytest
 
 from pipeline.synth import synth
 from tests.support.runs import REPO, run_cli
 from tests.support.index_compare import RUN_SPECIFIC, assert_same_index  # noqa: F401
 from tests.support.index_compare import wait_for as _wait_for
+from tests.support.tables import read_table as read_index_table
+from tests.support.tables import run_folders
 
 
 
@@ -87,18 +88,19 @@ def test_sigkill_mid_run_keeps_previous_snapshot(corpus_copy, tmp_path):
     _add_clips(corpus_copy, 3, seed=77)
     run = _start_hanging_run(corpus_copy, out, hang_on="new-77")
     try:
-        _wait_for(lambda: len(os.listdir(out / "snapshots")) == 2 and (out / ".lock").exists())
+        _wait_for(lambda: (out / "_work").exists() and len(os.listdir(out / "_work")) == 1
+                  and (out / ".lock").exists())
         time.sleep(1.5)  # the pipeline is running: some clips done, one hangs
     finally:
         os.killpg(run.pid, signal.SIGKILL)  # the whole process tree, like an OOM kill or a cron timeout
         run.wait()
-    # The previous snapshot is complete and still the live one.
+    # The previous night is complete and still the live one.
     assert json.loads((out / "run.json").read_text())["run_id"] == first["run_id"]
-    assert pq.read_table(str(out / "clips")).num_rows == 12
+    assert read_index_table(out, "clips").num_rows == 12
     # The next run breaks the stale lock, finishes, and equals an uninterrupted run.
     after = _index(corpus_copy, out)
     assert after["matched"] == 15 and after["reindexed"] == 3
-    assert len(os.listdir(out / "snapshots")) <= 2
+    assert run_folders(out, "clips") <= {first["run_id"], after["run_id"]} and not os.listdir(out / "_work")
     _index(corpus_copy, tmp_path / "full")
     assert_same_index(out, tmp_path / "full")
 
@@ -125,5 +127,5 @@ def test_failed_run_leaves_no_partial_snapshot(corpus_copy, tmp_path, cut):
                      "none", env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("clipindex: index failed: RuntimeError")
-    assert len(os.listdir(out / "snapshots")) == 1 and not (out / ".lock").exists()
-    assert pq.read_table(str(out / "clips")).num_rows == 12
+    assert len(run_folders(out, "clips")) == 1 and not (out / ".lock").exists()
+    assert read_index_table(out, "clips").num_rows == 12

@@ -10,7 +10,6 @@ import json
 import os
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import ERRORS_SCHEMA, SAMPLES_SCHEMA
@@ -19,6 +18,8 @@ from tests.support.footage import CLIP_NAMES, camera_export
 from transforms.storage.globbing import path_regex
 from transforms.launcher.find_inputs import select_inputs, select_uris
 from transforms.launcher.selection import exclude_matcher, extension, skipped_sidecar
+from tests.support.tables import delta_table
+from tests.support.tables import read_table as read_index_table
 
 
 def _tree(root, names):
@@ -104,12 +105,12 @@ def test_catch_all_over_sidecars_reconciles(footage_root, tmp_path):
     assert "skipped 5 sidecar files (db 1, json 1, srt 1, thm 1, vtt 1), 1 hidden" in result.stdout
     rec = run_cli("reconcile", str(out), "--expect-videos", str(len(CLIP_NAMES)))
     assert rec.returncode == 0, rec.stdout + rec.stderr
-    # A clean night: every table has a file, zero rows and the full schema, for DuckDB and pyarrow.
-    assert duckdb.connect().execute(f"select count(*) from '{out}/errors/*.parquet'").fetchone() == (0,)
-    assert duckdb.connect().execute(f"select count(*) from '{out}/samples/*.parquet'").fetchone() == (0,)
-    errors = pq.read_table(str(out / "errors"))
+    # A clean night: every table is a table (zero rows, the full schema), for DuckDB and pyarrow.
+    errors_ds = delta_table(out, "errors").to_pyarrow_dataset()  # noqa: F841 (DuckDB finds it by name)
+    assert duckdb.sql("select count(*) from errors_ds").fetchall() == [(0,)]
+    errors = read_index_table(out, "errors")
     assert errors.num_rows == 0 and errors.schema.names == ERRORS_SCHEMA.names
-    assert pq.read_table(str(out / "samples")).schema.names == SAMPLES_SCHEMA.names
+    assert read_index_table(out, "samples").schema.names == SAMPLES_SCHEMA.names
 
 
 def test_manifest_root_resolves_relative_uris(footage_root, tmp_path):

@@ -17,6 +17,7 @@ from bench.corpus.synthetic_index import hhmmss, human_size
 from pipeline.synth import Condition, synth
 from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
+from tests.support.tables import read_table as read_index_table
 
 DEVICES, PER_DEVICE, FPS = 3, 3, 30
 ZONE = "America/Chicago"
@@ -159,9 +160,8 @@ def test_report_shows_picture_problems_with_embedded_contact_sheets(corpus, tmp_
 
 
 def test_index_stores_each_clips_device(corpus):
-    import pyarrow.parquet as pq
 
-    clips = pq.read_table(str(corpus["root"] / "index" / "clips"), columns=["uri", "device_id"]).to_pylist()
+    clips = read_index_table(corpus["root"] / "index", "clips", columns=["uri", "device_id"]).to_pylist()
     assert all(c["device_id"] == c["uri"].rsplit("/", 2)[-2] for c in clips) and len(clips) == 9
 
 

@@ -21,13 +21,13 @@ import subprocess
 import zoneinfo
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from bench.corpus.synthetic_index import hhmmss, human_size
 from pipeline.synth import synth
 from tests.support.reconcile_checks import assert_counts_add_up
 from tests.support.runs import run_cli
+from tests.support.tables import delta_table, read_table
 
 DEVICES, PER_DEVICE, FPS = 3, 3, 30
 ZONE = "America/Chicago"
@@ -131,14 +131,14 @@ def test_every_discrepancy_carries_the_exports_ids(nights):
         assert row["device_id"], row
         if row["manifest_row"] is not None:
             assert row["evidence_id"] == f"E-2026-{row['manifest_row'] - 1:05d}"
-    table = pq.read_table(str(nights["out"] / "reconcile" / "discrepancies.parquet"))
+    table = delta_table(nights["out"], "reconcile/discrepancies", version="latest").to_pyarrow_table()
     assert {"evidence_id", "officer_id", "manifest_row", "device_id"} <= set(table.column_names)
 
 
 def test_ids_are_relative_to_the_archive_root(nights):
     import hashlib
 
-    ids = set(pq.read_table(str(nights["out"] / "clips"), columns=["clip_id"]).column("clip_id").to_pylist())
+    ids = set(read_table(nights["out"], "clips", columns=["clip_id"]).column("clip_id").to_pylist())
     assert hashlib.sha1(b"DEV01/GX010001.MP4").hexdigest()[:16] in ids
     assert nights["runs"][0]["options_key"]["archive_root"] == str(nights["footage"])
 
@@ -167,7 +167,7 @@ def test_a_full_reread_is_named_and_since_last_run_counts_files(nights):
 
 def test_the_listed_clip_stays_the_original_of_its_remux(nights):
     clips = {r["uri"].rsplit("/", 2)[-2] + "/" + r["uri"].rsplit("/", 1)[-1]: r
-             for r in pq.read_table(str(nights["out"] / "clips")).to_pylist()}
+             for r in read_table(nights["out"], "clips").to_pylist()}
     device, name = _place(REMUXED)
     listed, remux = clips[f"{device}/{name}"], clips[f"{device}/A_REMUX.MP4"]
     assert listed["duplicate_of"] is None
@@ -251,5 +251,5 @@ def test_the_report_reads_at_1300_and_800_px(nights, tmp_path, width):
 def test_container_names_the_format(nights):
     # FFmpeg's family string (`mov,mp4,m4a,3gp,3g2,mj2`) was in every row; a QuickTime file named
     # `.MP4` is told apart in tests/unit/clip/test_container_name.py.
-    clips = pq.read_table(str(nights["out"] / "clips"), columns=["uri", "container"]).to_pylist()
+    clips = read_table(nights["out"], "clips", columns=["uri", "container"]).to_pylist()
     assert clips and {row["container"] for row in clips} == {"mp4"}, clips

@@ -1,5 +1,5 @@
-"""Unattended nights: the mass-disappearance guard, snapshots kept, commits finished after a
-crash between steps, retry-safe Parquet finalize, and rows re-read under new definitions but
+"""Unattended nights: the mass-disappearance guard, retention by age, commits rolled forward after
+a crash between two tables' commits, retry-safe Parquet finalize, and rows re-read under new definitions but
 not under new thresholds."""
 
 import json
@@ -14,7 +14,19 @@ from schemas import ERRORS_SCHEMA, ErrorRecord, FileInfo, IndexConfig, QaOptions
 from tests.support.runs import run_cli
 from tests.support.index_compare import assert_same_index
 from transforms.launcher.incremental import ROW_DEFINITIONS_VERSION, plan_run
+from transforms.storage import delta_log
+from transforms.storage.parquet import count_rows, read_table
+from schemas import CLIPS_SCHEMA
 from transforms.launcher.removal_guard import TooManyRemoved, check_removals, top_folders
+from tests.support.tables import read_table as read_index_table
+from tests.support.tables import run_folders
+from transforms.storage.snapshots import live_snapshot, snapshot_of
+
+
+def _table_files(out, table):
+    """Data files in a table's folder (what a vacuum leaves), the log and manifest left out."""
+    folder = out / table
+    return {str(p) for p in folder.rglob("*.parquet") if not p.relative_to(folder).parts[0].startswith("_")}
 
 
 def _index(corpus, out, *flags, env=None, expect=0):
@@ -50,7 +62,7 @@ def test_moving_away_30_percent_stops_the_run_until_allowed(corpus_copy, tmp_pat
     for path in moved:
         shutil.move(str(path), unmounted / path.name)
 
-    plan = plan_run([FileInfo("/elsewhere.mp4", 1, 1.0)], str(out / "current"), {"other": "key"})
+    plan = plan_run([FileInfo("/elsewhere.mp4", 1, 1.0)], live_snapshot(str(out)), {"other": "key"})
     assert plan.full_reason and plan.live_inputs == 12 and len(plan.removed) == 12  # a full re-read sees them too
 
     stopped = _index(corpus_copy, out, expect=1)
@@ -58,27 +70,32 @@ def test_moving_away_30_percent_stops_the_run_until_allowed(corpus_copy, tmp_pat
     assert last.startswith("clipindex: run stopped: 4 of the 12 inputs in the live snapshot (33%)"), last
     assert str(moved[0].parent) in last and "--allow-removals" in last and "Traceback" not in stopped.stderr
     assert _run(out)["run_id"] == first["run_id"]
-    assert os.listdir(out / "snapshots") == [first["run_id"]] and not (out / ".lock").exists()
-    assert pq.read_table(str(out / "clips")).num_rows == 12
+    assert run_folders(out, "clips") == {first["run_id"]} and not (out / ".lock").exists()
+    assert read_index_table(out, "clips").num_rows == 12
 
-    _index(corpus_copy, out, "--allow-removals", "--keep-snapshots", "1")
+    _index(corpus_copy, out, "--allow-removals", "--keep-days", "0")
     allowed = _run(out)
     assert allowed["matched"] == 8 and allowed["reindexed"] == 0
     removed = allowed["changes"]["removed"]
     assert removed["count"] == 4 and removed["uris"] == sorted(str(p) for p in moved)
     assert sum(removed["by_folder"].values()) == 4
-    assert os.listdir(out / "snapshots") == [allowed["run_id"]]               # --keep-snapshots 1
+    # --keep-days 0: nothing reads the first night's files any more (all 12 rows were carried by
+    # reference; the 4 removed clips' files were rewritten, the old ones vacuumed)
+    assert all(os.path.exists(path) for path in live_snapshot(str(out)).files("frames"))
+    assert _table_files(out, "frames") == set(live_snapshot(str(out)).files("frames"))
     assert sorted(os.listdir(out / "runs")) == sorted(f"{r['run_id']}.json" for r in (first, allowed))
 
     # Rows computed under an older definitions version are read again, not carried forward.
-    live = out / "snapshots" / allowed["run_id"] / "run.json"
+    live = out / "run.json"
     older = json.loads(live.read_text())
     older["options_key"]["definitions_version"] = ROW_DEFINITIONS_VERSION - 1
     live.write_text(json.dumps(older))
     _index(corpus_copy, out)
     again = _run(out)
     assert again["reindexed"] == 8 and "definitions" in again["changes"]["full_reindex_reason"]
-    assert len(os.listdir(out / "snapshots")) == 2                              # 7 kept by default
+    # 30 days kept by default: the files the previous night read stay (time travel, --as-of)
+    assert again["run_id"] in run_folders(out, "clips")
+    assert all(os.path.exists(path) for path in snapshot_of(str(out), allowed).files("frames"))
 
 
 # --- commits finished after a crash between their steps --------------------------------------
@@ -99,30 +116,45 @@ def committed_once(tmp_path_factory, small_corpus):
     return root
 
 
-@pytest.mark.parametrize("point, committed", [("commit:before_swap", False), ("commit:after_swap", True)])
-def test_run_killed_between_commit_steps_is_finished_by_the_next(committed_once, tmp_path, point, committed):
+# Every point between the night's files and DIR/run.json: before the commit is decided the night
+# is dropped (its rows wait in the checkpoint), after it the next run rolls it forward.
+KILL_POINTS = ["commit:before_intent", "commit:before_tables", "commit:after_errors", "commit:after_samples",
+               "commit:after_frames", "commit:after_matches", "commit:after_clips", "commit:before_live",
+               "commit:after_live"]
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_run_killed_between_table_commits_is_rolled_forward(committed_once, tmp_path, point):
     corpus, out = committed_once / "corpus", tmp_path / "O"
     shutil.copytree(committed_once / "O", out, symlinks=True)
     first = _run(out)["run_id"]
+    decided = point != "commit:before_intent"
 
     killed = run_cli("index", "--input", str(corpus / "clips/**/*.mp4"), "--output", str(out),
                      env={"CLIPINDEX_TEST_KILL_AT": point})
     assert killed.returncode == -9, killed.stderr
-    (out / "CURRENT.tmp-999999").write_text("left by a replace the kill cut short")
-    live = os.path.basename(os.readlink(out / "current"))
-    assert (live != first) == committed
+    (out / "run.json.tmp-999999").write_text("left by a replace the kill cut short")
+    # Whatever tables the killed run committed, clipindex's readers still see one whole night.
+    live = live_snapshot(str(out))
+    assert live.run_id == (first if point != "commit:after_live" else live.run_id)
+    assert read_table(live.files("clips"), CLIPS_SCHEMA).num_rows == (12 if live.run_id == first else 15)
+    assert count_rows(live.files("frames")) == sum(read_table(live.files("clips"), CLIPS_SCHEMA,
+                                                              ["frame_count"]).column("frame_count").to_pylist())
 
     _index(corpus, out)
     after = _run(out)
-    # Not committed: the killed run's rows wait in its checkpoint (transforms.storage.checkpoints), so the
-    # next run resumes them instead of reading the 3 clips again.
+    # Not decided: the killed run's rows wait in its checkpoint (transforms.storage.checkpoints), so the
+    # next run resumes them instead of reading the 3 clips again. Decided: rolled forward, nothing to read.
     assert after["reindexed"] == 0 and after["matched"] == 15
-    assert after["from_checkpoint"] == (0 if committed else 3)
-    assert (out / "CURRENT").read_text().strip() == after["run_id"] == os.path.basename(os.readlink(out / "current"))
+    assert after["from_checkpoint"] == (0 if decided else 3)
     history = sorted(name[:-5] for name in os.listdir(out / "runs"))
-    assert history == sorted({first, live, after["run_id"]})  # the killed run's entry, if it committed
-    assert set(os.listdir(out / "snapshots")) <= set(history) and not (out / ".lock").exists()
-    assert not list(out.glob("*.tmp-*"))
+    assert len(history) == (3 if decided else 2) and first in history and after["run_id"] in history
+    # Every table's newest version is the last run's, and run.json names it: one night throughout.
+    for table, version in after["tables"].items():
+        assert delta_log.read_state(str(out / table)).version == version
+        assert delta_log.read_state(str(out / table)).txn["clipindex"] == after["seq"]
+    assert not (out / ".lock").exists() and not list(out.glob("*.tmp-*"))
+    assert not list((out / "_commit").glob("*")) and not list((out / "_work").glob("*"))
     assert_same_index(out, committed_once / "full")
 
 
@@ -179,7 +211,7 @@ def test_new_thresholds_recompute_qa_seconds_without_decoding(tmp_path):
                   "--dup-max-bits", "4"]
     out = tmp_path / "O"
     _index(corpus, out, *decode)
-    before = {c["uri"]: c for c in pq.read_table(str(out / "clips")).to_pylist()}
+    before = {c["uri"]: c for c in read_index_table(out, "clips").to_pylist()}
     _index(corpus, out, *decode, *thresholds)
     run = _run(out)
     assert run["reindexed"] == 0 and run["carried_forward"] == 3  # nothing decoded again
@@ -188,7 +220,7 @@ def test_new_thresholds_recompute_qa_seconds_without_decoding(tmp_path):
 
     def qa(index_dir):
         return {c["uri"]: (c["qa_dark_s"], c["qa_frozen_s"], c["qa_blurry_s"], c["qa_sampled_frames"])
-                for c in pq.read_table(str(index_dir / "clips")).to_pylist()}
+                for c in read_index_table(index_dir, "clips").to_pylist()}
     assert qa(out) == qa(fresh)
     assert qa(out) != {uri: (c["qa_dark_s"], c["qa_frozen_s"], c["qa_blurry_s"], c["qa_sampled_frames"])
                        for uri, c in before.items()}  # the new thresholds did change the seconds

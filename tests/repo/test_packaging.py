@@ -141,4 +141,4 @@ def test_dataflow_dry_run_translates_the_job_offline(tmp_path):
                      "--dry_run=True", timeout=120)  # --setup_file and the pinned requirements are added
     assert result.returncode == 0, result.stderr
     assert "dry run: DataflowRunner translated the pipeline for 2 inputs" in result.stderr
-    assert not (tmp_path / "index" / "CURRENT").exists()
+    assert not (tmp_path / "index" / "run.json").exists()

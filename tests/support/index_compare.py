@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-import pyarrow.parquet as pq
+from tests.support.tables import read_table as read_index_table
 
 RUN_SPECIFIC = {"run_id", "index_wall_s", "bytes_read"}
 
 def table_rows(index_dir, table, key):
-    rows = pq.read_table(str(index_dir / table)).to_pylist()
+    rows = read_index_table(index_dir, table).to_pylist()
     rows = [{k: v for k, v in row.items() if k not in RUN_SPECIFIC} for row in rows]
     return sorted(rows, key=key)
 

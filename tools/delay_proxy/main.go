@@ -18,18 +18,26 @@
 // in a slice (creating n objects costs O(n^2): 8,000 take 75 s) and re-reads and sorts the
 // whole bucket for every page, so it cannot stand for a 38,200-object listing.
 //
+// Batch requests (POST /batch/storage/v1: google-cloud-storage's batch, which Beam's GCS
+// filesystem uses to copy and delete) are forwarded with a Content-ID added to each part that
+// has none: GCS answers parts in order without one, fake-gcs-server skips them (and answers an
+// empty batch, which the Python client cannot parse), so a gs:// index could not be written to it.
+//
 // Kinds: "media" (object bytes: alt=media or /download/), "metadata" (one object's
-// resource), "list" (an object listing page), "upload", "other". Written in Go with the
+// resource), "list" (an object listing page), "upload", "batch", "other". Written in Go with the
 // standard library only, so the proxy costs the 2-core benchmark machine next to nothing;
 // built into the cache by tools/build_delay_proxy.sh.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -89,6 +97,8 @@ func (s *stats) snapshot() map[string]any {
 func kindOf(r *http.Request) string {
 	path := r.URL.Path
 	switch {
+	case strings.HasPrefix(path, "/batch/"):
+		return "batch"
 	case strings.HasPrefix(path, "/upload/"):
 		return "upload"
 	case strings.HasPrefix(path, "/download/") || r.URL.Query().Get("alt") == "media":
@@ -99,6 +109,49 @@ func kindOf(r *http.Request) string {
 		return "list"
 	}
 	return "other"
+}
+
+// numberBatchParts gives every part of a batch request a Content-ID (in order) where it has
+// none, rewriting the request's body; any other request is left as it is.
+func numberBatchParts(r *http.Request) error {
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/batch/") {
+		return nil
+	}
+	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mediaType, "multipart/") {
+		return nil
+	}
+	reader := multipart.NewReader(r.Body, params["boundary"])
+	var body bytes.Buffer
+	writer := multipart.NewWriter(&body)
+	for number := 1; ; number++ {
+		part, err := reader.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		header := part.Header
+		if header.Get("Content-ID") == "" {
+			header.Set("Content-ID", fmt.Sprintf("<part-%d>", number))
+		}
+		content, err := io.ReadAll(part)
+		if err != nil {
+			return err
+		}
+		out, err := writer.CreatePart(header)
+		if err != nil {
+			return err
+		}
+		out.Write(content)
+	}
+	writer.Close()
+	r.Body = io.NopCloser(&body)
+	r.ContentLength = int64(body.Len())
+	r.Header.Set("Content-Length", strconv.Itoa(body.Len()))
+	r.Header.Set("Content-Type", "multipart/mixed; boundary="+writer.Boundary())
+	return nil
 }
 
 type countingWriter struct {
@@ -246,7 +299,9 @@ func main() {
 			time.Sleep(d)
 		}
 		cw := &countingWriter{ResponseWriter: w}
-		if names != nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/b/"+names.bucket+"/o") {
+		if err := numberBatchParts(r); err != nil {
+			http.Error(cw, "delay-proxy: unreadable batch request: "+err.Error(), http.StatusBadRequest)
+		} else if names != nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/b/"+names.bucket+"/o") {
 			names.serve(cw, r)
 		} else {
 			proxy.ServeHTTP(cw, r)

@@ -198,28 +198,31 @@ def _commit_files(paths, table_dirs: list[str]) -> list[str]:
 
 
 class WriteIndex(beam.PTransform):
-    """{clips, frames, samples, errors} -> SNAPSHOT/<table>/<run_id>-part-*.parquet.
+    """{clips, frames, samples, errors} -> DIR/<table>/<run_id>/<run_id>-part-*.parquet.
+
+    The files land in the Delta tables' folders but no version names them until the
+    launcher commits the night (transforms.storage.snapshots.commit).
 
     Each table's shards are written where its rows are made; the hidden files of all
     four tables are then committed in one step (one shuffle, not four: on the local
     runner every stage costs a fixed ~0.1 s). Returns the committed paths.
     """
 
-    def __init__(self, snapshot_dir: str, run_id: str, checkpoint: Optional[Checkpoint] = None):
+    def __init__(self, output_dir: str, run_id: str, checkpoint: Optional[Checkpoint] = None):
         super().__init__()
-        self._snapshot_dir = snapshot_dir.rstrip("/")
+        self._output_dir = output_dir.rstrip("/")
         self._run_id = run_id
         self._checkpoint = checkpoint
 
     def _prefix(self, table: str) -> str:
-        return f"{self._snapshot_dir}/{table}/{self._run_id}-part"
+        return f"{self._output_dir}/{table}/{self._run_id}/{self._run_id}-part"
 
     def _kept(self, table: str) -> dict:
         """Checkpoint arguments: clips, frames and samples are kept; errors are read again."""
         return {"checkpoint": self._checkpoint, "table": table}
 
     def expand(self, outputs):
-        table_dirs = [f"{self._snapshot_dir}/{table}" for table in TABLES]
+        table_dirs = [f"{self._output_dir}/{table}/{self._run_id}" for table in TABLES]
 
         def rows(batch):
             return batch.num_rows

@@ -1,7 +1,7 @@
 """Nightly runs re-read only what changed: the plan, and carrying rows forward.
 
 A clip is unchanged when the same uri has the same size and mtime (or, on
-GCS, the same object generation) as in the live snapshot, and the run's
+GCS, the same object generation) as in the live night, and the run's
 options that shape the rows are the same. Everything else is read: new and
 changed inputs and every input that failed last time (it may be fixed now).
 
@@ -22,8 +22,8 @@ import pyarrow.compute as pc
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FileInfo
 from transforms.storage import fs as storage
 from transforms.launcher.removal_guard import removed_by_folder
-from transforms.storage.snapshots import CARRIED_TABLES, same_file
-from transforms.storage.parquet import read_file, read_table, table_files, write_table
+from transforms.storage.snapshots import CARRIED_TABLES, Draft, Snapshot, same_file
+from transforms.storage.parquet import read_file, read_table, write_table
 
 # Bump when the code that computes a row's values changes what a value means (a frame
 # count rule, a truncation or gap definition, how QA seconds are summed): the next run
@@ -96,8 +96,8 @@ def describe_key_changes(changes: list[dict]) -> str:
     return "; ".join(parts)
 
 
-def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict) -> Plan:
-    """Decide what to read, given the live snapshot directory (or None).
+def plan_run(matched: list[FileInfo], previous: Optional[Snapshot], options_key: dict) -> Plan:
+    """Decide what to read, given the live night (or None).
 
     New, changed and removed always count files (what changed on disk), also when
     everything is read again: a full re-read lists the unchanged files it reads in `reread`.
@@ -105,15 +105,15 @@ def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict
     if previous is None:
         return Plan(to_read=list(matched), carry_clip_ids=set(), new=[m.uri for m in matched],
                     full_reason="no previous snapshot")
-    clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA,
+    clips = read_table(previous.files("clips"), CLIPS_SCHEMA,
                        ["uri", "clip_id", "size_bytes", "mtime_s", "generation"]).to_pylist()
-    errors = read_table(storage.join(previous, "errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
+    errors = read_table(previous.files("errors"), ERRORS_SCHEMA, ["uri"]).column("uri").to_pylist()
     known = {row["uri"]: row for row in clips}
     failed = set(errors)
     matched_uris = {m.uri for m in matched}
     plan = Plan(to_read=[], carry_clip_ids=set(), live_inputs=len(set(known) | failed),
                 removed=[uri for uri in (set(known) | failed) if uri not in matched_uris])
-    previous_key = json.loads(storage.read_text(storage.join(previous, "run.json"))).get("options_key")
+    previous_key = previous.run.get("options_key")
     if previous_key != options_key:
         # Rows made under other options or older definitions are read again, not carried.
         plan.key_changes = key_changes(previous_key, options_key)
@@ -137,40 +137,27 @@ def plan_run(matched: list[FileInfo], previous: Optional[str], options_key: dict
     return plan
 
 
-def carry_forward(previous: str, target: str, carry_ids: set[str], run_id: str) -> None:
-    """Copy the rows of unchanged clips from the live snapshot into the new one.
+def carry_forward(previous: Snapshot, draft: Draft, carry_ids: set[str], run_id: str) -> None:
+    """Carry the rows of unchanged clips from the live night into the new one.
 
-    A file whose clips are all unchanged is hard-linked (no bytes copied); a
-    file that mixes kept and dropped clips is filtered and rewritten.
+    A file whose clips are all unchanged stays in the table as it is (by reference: the
+    commit neither adds nor removes it); a file that mixes kept and dropped clips is
+    filtered into a new file of this run (the commit removes the old one, which older
+    versions still read). Files without a kept clip are left out (removed by the commit).
     """
     if not carry_ids:
         return
     keep = pa.array(sorted(carry_ids), pa.string())
     for table in CARRIED_TABLES:
-        out_dir = storage.join(target, table)
-        storage.makedirs(out_dir)
-        for number, path in enumerate(table_files(storage.join(previous, table))):
+        storage.makedirs(draft.folder(table))
+        for number, path in enumerate(previous.files(table)):
             ids = read_file(path, ["clip_id"]).column("clip_id")
             kept = pc.is_in(ids, value_set=keep)
             kept_count = pc.sum(kept).as_py() or 0
             if kept_count == 0:
                 continue
             if kept_count == len(ids):
-                storage.link_or_copy(path, storage.join(out_dir, path.rsplit("/", 1)[-1]))
+                draft.keep(table, path)
             else:
                 data = read_file(path).filter(kept)
-                write_table(data, storage.join(out_dir, f"{run_id}-carried-{number:05d}.parquet"))
-    _carry_thumbnails(previous, target, carry_ids)
-
-
-def _carry_thumbnails(previous: str, target: str, carry_ids: set[str]) -> None:
-    source_dir = storage.join(previous, "thumbs")
-    files = storage.list_files(source_dir, ".jpg")
-    if not files:
-        return
-    storage.makedirs(storage.join(target, "thumbs"))
-    for path in files:
-        name = path.rsplit("/", 1)[-1]
-        if name[: -len(".jpg")] in carry_ids:
-            storage.link_or_copy(path, storage.join(target, "thumbs", name))
-
+                write_table(data, storage.join(draft.folder(table), f"{run_id}-carried-{number:05d}.parquet"))

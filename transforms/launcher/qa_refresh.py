@@ -13,15 +13,14 @@ is part of the options key and a change re-reads the clips.
 
 from __future__ import annotations
 
-import json
 from typing import Optional
 
 import numpy as np
 import pyarrow as pa
 
 from schemas import CLIPS_SCHEMA, SAMPLES_SCHEMA, QaOptions
-from transforms.storage import fs as storage
-from transforms.storage.parquet import read_table, table_files, write_table
+from transforms.storage.parquet import read_table, write_table
+from transforms.storage.snapshots import Draft, Snapshot
 from transforms.clip.qa.analyze import summarize_samples
 
 QA_COLUMNS = ("qa_dark_s", "qa_frozen_s", "qa_blurry_s")
@@ -29,11 +28,10 @@ REFRESHED_FILE = "qa-refreshed.parquet"
 SAMPLE_COLUMNS = ["clip_id", "interval_s", "dark_fraction", "sharpness", "change_from_previous"]
 
 
-def previous_thresholds(previous: Optional[str]) -> Optional[dict]:
+def previous_thresholds(previous: Optional[Snapshot]) -> Optional[dict]:
     if previous is None:
         return None
-    run = json.loads(storage.read_text(storage.join(previous, "run.json")))
-    return run.get("qa_thresholds")
+    return previous.run.get("qa_thresholds")
 
 
 def _summaries(samples: pa.Table, clip_ids: set[str], qa: QaOptions) -> dict[str, tuple]:
@@ -50,28 +48,28 @@ def _summaries(samples: pa.Table, clip_ids: set[str], qa: QaOptions) -> dict[str
     return found
 
 
-def refresh_qa_seconds(snapshot: str, carried_ids: set[str], qa: QaOptions) -> int:
-    """Recompute the QA seconds of `carried_ids` in the snapshot's clips table; returns how many.
+def refresh_qa_seconds(draft: Draft, carried_ids: set[str], qa: QaOptions) -> int:
+    """Recompute the QA seconds of `carried_ids` in the night's clips table; returns how many.
 
-    The clips files are rewritten as one new file (carried files are hard links into the
-    previous snapshot: they are replaced, never modified in place).
+    The clips files are rewritten as one new file of this run (carried files belong to older
+    versions too: they are removed from the table by the commit, never modified in place).
     """
     if not carried_ids:
         return 0
-    samples = read_table(storage.join(snapshot, "samples"), SAMPLES_SCHEMA, SAMPLE_COLUMNS)
+    samples = read_table(draft.files("samples"), SAMPLES_SCHEMA, SAMPLE_COLUMNS)
     summaries = _summaries(samples, carried_ids, qa)
     if not summaries:
         return 0
-    clips_dir = storage.join(snapshot, "clips")
-    clips = read_table(clips_dir, CLIPS_SCHEMA)
+    old_files = draft.files("clips")
+    clips = read_table(old_files, CLIPS_SCHEMA)
     ids = clips.column("clip_id").to_pylist()
     for number, name in enumerate(QA_COLUMNS):
         old = clips.column(name).to_pylist()
         values = [summaries[c][number] if c in summaries else v for c, v in zip(ids, old)]
         clips = clips.set_column(clips.schema.get_field_index(name), name, pa.array(values, pa.float64()))
-    old_files = table_files(clips_dir)
-    write_table(clips.cast(CLIPS_SCHEMA), storage.join(clips_dir, REFRESHED_FILE))
+    refreshed = f"{draft.folder('clips')}/{REFRESHED_FILE}"
+    write_table(clips.cast(CLIPS_SCHEMA), refreshed)
     for path in old_files:
-        if path.rsplit("/", 1)[-1] != REFRESHED_FILE:
-            storage.delete_file(path)
+        if path != refreshed:
+            draft.drop("clips", path)
     return len(summaries)

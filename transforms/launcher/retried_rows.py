@@ -1,4 +1,4 @@
-"""Rows a retried attempt wrote twice: keep one copy of each, before the snapshot is judged.
+"""Rows a retried attempt wrote twice: keep one copy of each, before the night is judged.
 
 Beam promises exactly-once for a pipeline's data, not for a DoFn's side effects:
 a runner that restarts work after a lost worker (Flink after a TaskManager dies,
@@ -6,15 +6,18 @@ Dataflow after a VM is preempted) may let the files of a first attempt and of
 its retry both become visible, e.g. when the first attempt's commit step had
 already run before the restart. The two attempts read the same bytes with the
 same code, so their rows agree on every key (a clip's `index_wall_s` aside).
-Before this step the every-input-once check refused such a snapshot (nothing
+Before this step the every-input-once check refused such a night (nothing
 lost, nothing doubled, but the run did not finish); now the second copy of a
 row is dropped by key and the run says how many in `run.json`
 (`retried_rows_dropped`). A clip that an attempt failed (an error row) and its
 retry read is kept as a clip.
 
-Cost on a run without retries: the `clip_id` column of this run's clips and
-errors files (38,200 ids at Boston's size); files are rewritten only when a
-clip appears twice.
+Only this run's files are looked at (`DIR/<table>/<run_id>/`, before the
+commit names them): rows carried forward from earlier nights live in other
+run folders and are never compared with tonight's. Cost on a run without
+retries: the `clip_id` column of this run's clips and errors files (38,200 ids
+at Boston's size); files are rewritten only when a clip appears twice (they
+are this run's own, named by no version yet).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.storage import fs as storage
 from transforms.storage.parquet import read_file, table_files, write_table
+from transforms.storage.snapshots import Draft
 
 # What makes a row unique within a clip; the clip's rows are a function of its bytes.
 ROW_KEYS = {
@@ -36,10 +39,10 @@ ROW_KEYS = {
 }
 
 
-def drop_retried_rows(snapshot: str) -> dict[str, int]:
-    """Rows dropped per table (empty when no clip was written twice)."""
-    clip_files = table_files(storage.join(snapshot, "clips"))
-    error_files = table_files(storage.join(snapshot, "errors"))
+def drop_retried_rows(draft: Draft) -> dict[str, int]:
+    """Rows dropped per table among the files this run wrote (empty when no clip was written twice)."""
+    clip_files = table_files(draft.folder("clips"))
+    error_files = table_files(draft.folder("errors"))
     clip_ids = _ids(clip_files)
     error_ids = _ids(error_files)
     twice = _repeated(clip_ids) | _repeated(error_ids) | (set(clip_ids) & set(error_ids))
@@ -47,7 +50,7 @@ def drop_retried_rows(snapshot: str) -> dict[str, int]:
         return {}
     dropped = {}
     for table in ("clips", "frames", "samples"):
-        dropped[table] = _dedupe_table(table_files(storage.join(snapshot, table)), ROW_KEYS[table], twice,
+        dropped[table] = _dedupe_table(table_files(draft.folder(table)), ROW_KEYS[table], twice,
                                        also_drop=set())
     # An error row of a clip the retry read: the clip row stands.
     dropped["errors"] = _dedupe_table(error_files, ROW_KEYS["errors"], twice, also_drop=set(clip_ids) & twice)

@@ -1,7 +1,7 @@
 """run.json: counts and totals computed from the Parquet that was written.
 
 Nothing here trusts the pipeline's own counters: the summary is read back
-from the snapshot, and the every-clip-accounted invariant is checked on it.
+from the night's files, and the every-clip-accounted invariant is checked on them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import math
 import pyarrow.compute as pc
 
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA
-from transforms.storage import fs as storage
 from transforms.storage.parquet import count_rows, read_table
 
 
@@ -34,15 +33,16 @@ def insufficient_samples(clips, min_samples: int) -> dict:
             "sampled_frames": pc.sum(sampled).as_py() or 0}
 
 
-def summarize_snapshot(snapshot: str, matched_uris: set[str], run_id: str, from_checkpoint: int = 0,
+def summarize_snapshot(snapshot, matched_uris: set[str], run_id: str, from_checkpoint: int = 0,
                        min_samples: int = 3) -> dict:
-    """Counts and totals of a snapshot; `from_checkpoint`: clips resumed from an interrupted run;
-    `min_samples`: fewer QA samples than this is `qa_insufficient_samples`."""
-    clips = read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA,
+    """Counts and totals of a night (a storage.snapshots Draft or Snapshot); `from_checkpoint`: clips
+    resumed from an interrupted run; `min_samples`: fewer QA samples than this is
+    `qa_insufficient_samples`."""
+    clips = read_table(snapshot.files("clips"), CLIPS_SCHEMA,
                        ["uri", "duration_s", "size_bytes", "frame_count", "run_id", "truncated",
                         "duplicate_of", "excerpt_of", "qa_sampled_frames"])
-    errors = read_table(storage.join(snapshot, "errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
-    frame_rows = count_rows(storage.join(snapshot, "frames"))
+    errors = read_table(snapshot.files("errors"), ERRORS_SCHEMA, ["uri", "error_kind"])
+    frame_rows = count_rows(snapshot.files("frames"))
 
     clip_uris = clips.column("uri").to_pylist()
     error_uris = errors.column("uri").to_pylist()

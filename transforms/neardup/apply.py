@@ -18,8 +18,8 @@ this run touched, adds identical bytes (same sha256), and decides:
   `excerpt_offset_s` = where in that clip it starts. A duplicate is only a
   duplicate (never also an excerpt), so nothing is counted twice.
 
-Clips files are rewritten only where a value changes (carried files are hard
-links into the last snapshot: replaced by rename, never modified in place).
+Clips files are rewritten only where a value changes (a carried file belongs to older
+versions too: it is replaced by a new file of this run, never modified in place).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import pyarrow as pa
 from schemas import CLIPS_SCHEMA, MATCHES_SCHEMA
 from transforms.storage import fs as storage
 from transforms.neardup.align import EXCERPT_A, EXCERPT_B, SAME
-from transforms.storage.parquet import read_file, read_table, table_files, write_table
+from transforms.storage.parquet import read_file, read_table, write_table
+from transforms.storage.snapshots import Draft
 
 RESULT_COLUMNS = ("duplicate_of", "excerpt_of", "excerpt_offset_s")
 _RANK_COLUMNS = ["clip_id", "uri", "sha256", "width", "height", "size_bytes", "duration_s", "run_id",
@@ -144,8 +145,8 @@ def _excerpts(rows: dict[str, dict], excerpts: list[Excerpt], original: dict[str
     return {clip: min(options)[4:] for clip, options in choices.items()}
 
 
-def _write_changed(clips_dir: str, decided: dict[str, tuple]) -> None:
-    for path in table_files(clips_dir):
+def _write_changed(draft: Draft, decided: dict[str, tuple]) -> None:
+    for number, path in enumerate(draft.files("clips")):
         table = read_file(path)
         ids = table.column("clip_id").to_pylist()
         wanted = [decided[i] for i in ids]
@@ -155,7 +156,8 @@ def _write_changed(clips_dir: str, decided: dict[str, tuple]) -> None:
         for position, name in enumerate(RESULT_COLUMNS):
             values = pa.array([w[position] for w in wanted], CLIPS_SCHEMA.field(name).type)
             table = table.set_column(table.schema.get_field_index(name), name, values)
-        write_table(table.cast(CLIPS_SCHEMA), path)
+        write_table(table.cast(CLIPS_SCHEMA),
+                    draft.replacement("clips", path, f"{draft.run_id}-matched-{number:05d}.parquet"))
 
 
 def reclassified(rows: dict[str, dict], decided: dict[str, tuple], run_id: Optional[str]) -> list[dict]:
@@ -173,25 +175,24 @@ def reclassified(rows: dict[str, dict], decided: dict[str, tuple], run_id: Optio
     return sorted(out, key=lambda item: item["uri"])[:RECLASSIFIED_LISTED]
 
 
-def apply_matches(snapshot: str, matches_path: Optional[str], kept: Optional[frozenset],
+def apply_matches(draft: Draft, matches_path: Optional[str], kept: Optional[frozenset],
                   run_id: Optional[str] = None) -> dict:
     """Decide and write the three columns; returns counts (candidates, pairs, clips marked).
 
     `kept`: carried clips whose stored relations stand, i.e. not compared again in this run
     (transforms.neardup.plan.kept_relations); None recomputes every relation.
     """
-    clips_dir = storage.join(snapshot, "clips")
-    table = read_table(clips_dir, CLIPS_SCHEMA, _RANK_COLUMNS)
+    table = read_table(draft.files("clips"), CLIPS_SCHEMA, _RANK_COLUMNS)
     rows = {row["clip_id"]: row for row in table.to_pylist()}
     matches = MATCHES_SCHEMA.empty_table()
-    if matches_path and storage.exists(matches_path):  # kept in the snapshot (hidden) as evidence
+    if matches_path and storage.exists(matches_path):  # kept in the matches table as evidence
         matches = read_file(matches_path).cast(MATCHES_SCHEMA)
     same, excerpts = relations_from_matches(matches)
     same = [s for s in same if s[0] in rows and s[1] in rows]
     excerpts = [e for e in excerpts if e.clip in rows and e.container in rows]
     decided = resolve(rows, same, excerpts, None if kept is None else kept & rows.keys())
     changed = reclassified(rows, decided, run_id)
-    _write_changed(clips_dir, decided)
+    _write_changed(draft, decided)
     return {"reclassified": changed,
             "candidate_pairs": matches.num_rows, "same_pairs": len(same), "excerpt_pairs": len(excerpts),
             "duplicates": sum(1 for d in decided.values() if d[0]),

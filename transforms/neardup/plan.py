@@ -12,7 +12,6 @@ into run.json so the next run can tell.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Optional, Protocol
 
 import pyarrow as pa
@@ -21,13 +20,14 @@ import pyarrow.compute as pc
 from schemas import CLIPS_SCHEMA, IndexConfig, QaOptions
 from transforms.storage import fs as storage
 from transforms.storage.archive_root import clip_id_for
-from transforms.storage.parquet import read_table, table_files
+from transforms.storage.parquet import read_table
+from transforms.storage.snapshots import MATCHES, Draft, Snapshot
 
 # 1: launcher-side buckets; 2: the Beam stage with offsets and excerpts; 3: only samples inside
 # the other clip's sampled span are compared; 4: distinctive samples instead of distinct pictures,
 # and only peak offset bins are candidates
 MATCHING_VERSION = 4
-MATCHES_FILE = ".matches.parquet"  # hidden: readers of the snapshot never list it
+MATCHES_FILE = "matches.parquet"  # the night's file of the matches Delta table (DIR/matches)
 SEMI_JOIN_MAX_FRACTION = 0.25      # above this share of queries, filtering stored records saves nothing
 
 
@@ -35,8 +35,8 @@ SEMI_JOIN_MAX_FRACTION = 0.25      # above this share of queries, filtering stor
 class MatchPlan:
     """What one run compares; made by the launcher (plan_matching below)."""
 
-    matches_path: str                     # where the verdicts go (hidden file in the new snapshot)
-    stored_files: tuple[str, ...] = ()    # samples files of the last snapshot
+    matches_path: str                     # where the verdicts go (this run's file of DIR/matches)
+    stored_files: tuple[str, ...] = ()    # samples files of the last night
     exclude_ids: frozenset = frozenset()  # stored clips read again in this run (their rows are stale)
     requery_ids: frozenset = frozenset()  # stored clips compared again (their partner changed)
     requery_all: bool = False             # matching definitions changed: every stored clip again
@@ -60,25 +60,22 @@ def matching_key(qa: QaOptions) -> dict:
             "dup_min_samples": qa.dup_min_samples, "dark_luma": qa.dark_luma, "dark_fraction": qa.dark_fraction}
 
 
-def _previous_key(previous: str) -> Optional[dict]:
-    try:
-        return json.loads(storage.read_text(storage.join(previous, "run.json"))).get("matching")
-    except (OSError, ValueError):
-        return None
+def _previous_key(previous: Snapshot) -> Optional[dict]:
+    return previous.run.get("matching")
 
 
-def _partners_gone(previous: str, gone: set[str]) -> frozenset:
+def _partners_gone(previous: Snapshot, gone: set[str]) -> frozenset:
     """Carried clips whose recorded duplicate/excerpt partner is read again or removed."""
     if not gone:
         return frozenset()
-    clips = read_table(storage.join(previous, "clips"), CLIPS_SCHEMA, ["clip_id", "duplicate_of", "excerpt_of"])
+    clips = read_table(previous.files("clips"), CLIPS_SCHEMA, ["clip_id", "duplicate_of", "excerpt_of"])
     value_set = pa.array(sorted(gone), pa.string())
     hit = pc.or_(pc.fill_null(pc.is_in(clips.column("duplicate_of"), value_set=value_set), False),
                  pc.fill_null(pc.is_in(clips.column("excerpt_of"), value_set=value_set), False))
     return frozenset(clips.filter(hit).column("clip_id").to_pylist()) - gone
 
 
-def plan_matching(snapshot: str, previous: Optional[str], plan: ReadPlan, config: IndexConfig,
+def plan_matching(draft: Draft, previous: Optional[Snapshot], plan: ReadPlan, config: IndexConfig,
                   resumed_files: tuple = ()) -> Optional[MatchPlan]:
     """The matching this run does, or None without decoded samples (`--decode none`).
 
@@ -87,7 +84,7 @@ def plan_matching(snapshot: str, previous: Optional[str], plan: ReadPlan, config
     """
     if config.decode == "none":
         return None
-    matches_path = storage.join(snapshot, MATCHES_FILE)
+    matches_path = storage.join(draft.folder(MATCHES), MATCHES_FILE)
     if previous is None or plan.full_reason:  # everything is read again: all clips are queries
         return MatchPlan(matches_path=matches_path, query_files=tuple(resumed_files))
     root = config.archive_root
@@ -98,7 +95,7 @@ def plan_matching(snapshot: str, previous: Optional[str], plan: ReadPlan, config
     archive = len(plan.carry_clip_ids) + len(plan.to_read)
     queries = len(plan.to_read) + len(requery)
     return MatchPlan(matches_path=matches_path,
-                     stored_files=tuple(table_files(storage.join(previous, "samples"))),
+                     stored_files=tuple(previous.files("samples")),
                      exclude_ids=frozenset(gone), requery_ids=requery, requery_all=requery_all,
                      semi_join=queries <= SEMI_JOIN_MAX_FRACTION * max(archive, 1),
                      query_files=tuple(resumed_files))

@@ -36,6 +36,7 @@ from transforms.reconcile.breakdowns import breakdowns
 from transforms.reconcile.index_side import IndexSide, read_index_side
 from transforms.reconcile.report.data import copy_groups, qa_coverage, qa_top
 from transforms.reconcile.totals import DEFAULT_HOURS_TOLERANCE, checks, identity, totals
+from transforms.storage.snapshots import Snapshot
 
 BASES = ("video", "container")
 
@@ -51,6 +52,7 @@ class Expectations:
     basis: str = "video"                     # video (duration_s) | container (container_duration_s)
     tz: Optional[dt.tzinfo] = None           # days of the per-day breakdown (None: UTC)
     device_from_path: Optional[str] = None   # regex over the index's uris (named group device_id)
+    as_of: Optional[str] = None              # reconcile --as-of WHEN: the index as it was (said in the report)
 
 
 @dataclasses.dataclass
@@ -128,7 +130,7 @@ def _outcomes(index: IndexSide, kinds: np.ndarray, matches) -> tuple[dict, dict,
     return expected, indexed, ~listed_copy
 
 
-def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
+def reconcile(snapshot: Snapshot, expectations: Expectations) -> Reconciliation:
     index = read_index_side(snapshot, expectations.device_from_path)
     manifest = expectations.manifest
     matches = _match(index, manifest, expectations.time_tolerance_s) if manifest is not None else None
@@ -161,11 +163,11 @@ def reconcile(snapshot: str, expectations: Expectations) -> Reconciliation:
         identity=identity(index.rows, found.kind, index.errors.num_rows, expected_side, indexed_side),
         copy_groups=copy_groups(index.clips, found), qa_top=qa_top(index.clips, found, basis_s),
         qa=qa_coverage(index.clips, found, basis_s, index.run),
-        snapshot=snapshot, settings=_settings(expectations, spec, index))
+        snapshot=index.snapshot, settings=_settings(expectations, spec, index))
 
 
 def _settings(expectations: Expectations, spec: str, index: IndexSide) -> dict:
     return {"basis": expectations.basis, "tolerance_s": expectations.tolerance_s, "hours_tolerance": spec,
             "time_tolerance_s": expectations.time_tolerance_s, "tz": str(expectations.tz or "UTC"),
             "device_from_path": expectations.device_from_path
-            or (index.run.get("options_key") or {}).get("device_from_path")}
+            or (index.run.get("options_key") or {}).get("device_from_path"), "as_of": expectations.as_of}

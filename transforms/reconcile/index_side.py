@@ -9,7 +9,6 @@ through Arrow and never turns rows into Python objects.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Optional
 
 import pyarrow as pa
@@ -18,7 +17,7 @@ import pyarrow.parquet as pq
 
 from transforms.storage import fs as storage
 from transforms.clip.devices import devices_from_uris
-from transforms.storage.parquet import table_files
+from transforms.storage.snapshots import Snapshot
 
 CLIP_COLUMNS = {
     "clip_id": pa.string(), "uri": pa.string(), "size_bytes": pa.int64(), "sha256": pa.string(),
@@ -36,7 +35,7 @@ class IndexSide:
     run: dict
     clips: pa.Table         # CLIP_COLUMNS, device_id filled in
     errors: pa.Table        # ERROR_COLUMNS + device_id
-    snapshot: str
+    snapshot: str           # the index DIR (its thumbs/ folder holds the contact sheets)
 
     @property
     def rows(self) -> int:
@@ -53,11 +52,11 @@ class IndexSide:
         return pa.concat_arrays([clips, errors.cast(clips.type)])
 
 
-def _read_lenient(table_dir: str, wanted: dict[str, pa.DataType]) -> pa.Table:
+def _read_lenient(files: list[str], wanted: dict[str, pa.DataType]) -> pa.Table:
     """The wanted columns of every file; a column a file lacks is null."""
     schema = pa.schema(list(wanted.items()))
     parts = []
-    for path in table_files(table_dir):
+    for path in files:
         with storage.open_read(path) as handle:
             parquet = pq.ParquetFile(handle)
             present = [name for name in wanted if name in parquet.schema_arrow.names]
@@ -81,15 +80,16 @@ def _fill_devices(table: pa.Table, pattern: Optional[str], override: bool) -> pa
     return table.append_column("device_id", devices)
 
 
-def read_index_side(snapshot: str, device_from_path: Optional[str] = None) -> IndexSide:
-    """Clips and errors of a snapshot; device_from_path (reconcile's flag) overrides the stored devices,
-    else the pattern the index ran with fills what is missing (e.g. unreadable files)."""
-    run = json.loads(storage.read_text(storage.join(snapshot, "run.json")))
-    clips = _read_lenient(storage.join(snapshot, "clips"), CLIP_COLUMNS)
-    errors = _read_lenient(storage.join(snapshot, "errors"), ERROR_COLUMNS)
+def read_index_side(snapshot: Snapshot, device_from_path: Optional[str] = None) -> IndexSide:
+    """Clips and errors of a night (each table at the version its run.json names); device_from_path
+    (reconcile's flag) overrides the stored devices, else the pattern the index ran with fills what
+    is missing (e.g. unreadable files)."""
+    run = snapshot.run
+    clips = _read_lenient(snapshot.files("clips"), CLIP_COLUMNS)
+    errors = _read_lenient(snapshot.files("errors"), ERROR_COLUMNS)
     pattern = device_from_path or (run.get("options_key") or {}).get("device_from_path")
     clips = _fill_devices(clips, pattern, override=bool(device_from_path))
     errors = _fill_devices(errors, pattern, override=True)
     if "device_id" not in errors.column_names:
         errors = errors.append_column("device_id", pa.nulls(errors.num_rows, pa.string()))
-    return IndexSide(run=run, clips=clips, errors=errors, snapshot=snapshot)
+    return IndexSide(run=run, clips=clips, errors=errors, snapshot=snapshot.root)

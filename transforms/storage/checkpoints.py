@@ -10,7 +10,7 @@ where <key> is a hash of the options that shape rows. It closes its files at
 least every `roll_every_s` seconds, so a SIGKILL or a crash loses at most that
 much work; on Ctrl-C or SIGTERM the launcher first has every local worker close
 its open files (transforms.storage.keep_on_stop), so every clip finished is kept. The
-checkpoint is never live: readers of DIR see only committed snapshots.
+checkpoint is never live: readers of DIR see only committed nights.
 
 The next run with the same options (`resume`) keeps each clip whose rows are
 complete there (one clip row, as many frame rows as its frame_count, as many
@@ -162,29 +162,32 @@ def _compact(checkpoint: Checkpoint, scan: dict, keep_ids: set[str], run_id: str
             storage.delete_file(path)
 
 
-def resume(checkpoint: Checkpoint, snapshot: str, to_read: list[FileInfo],
+def resume(checkpoint: Checkpoint, draft, to_read: list[FileInfo],
            run_id: str) -> tuple[list[FileInfo], int]:
-    """Put the checkpoint's complete clips into `snapshot`; returns (still to read, clips resumed)."""
+    """Put the checkpoint's complete clips into the night (a storage.snapshots Draft: its run's
+    folders); returns (still to read, clips resumed)."""
     scan = _scan(checkpoint)
     done = complete_clips(checkpoint, to_read, scan)
     _compact(checkpoint, scan, set(done), run_id)
     for table in CARRIED_TABLES:
         for path in table_files(checkpoint.table_dir(table)):
-            storage.link_or_copy(path, storage.join(snapshot, table, path.rsplit("/", 1)[-1]))
+            storage.link_or_copy(path, storage.join(draft.folder(table), path.rsplit("/", 1)[-1]))
     resumed = set(done.values())
     return [info for info in to_read if info.uri not in resumed], len(done)
 
 
-def collect_thumbnails(checkpoint: Checkpoint, snapshot: str) -> None:
-    """With --thumbnails the readers write into the checkpoint: link the snapshot's clips' sheets."""
+def collect_thumbnails(checkpoint: Checkpoint, draft) -> None:
+    """With --thumbnails the readers write into the checkpoint: stage the night's clips' sheets in
+    the run's scratch folder (the commit moves them into DIR/thumbs)."""
     sheets = storage.list_files(checkpoint.table_dir("thumbs"), ".jpg")
     if not sheets:
         return
-    clip_ids = set(read_table(storage.join(snapshot, "clips"), CLIPS_SCHEMA, ["clip_id"]).column("clip_id").to_pylist())
-    storage.makedirs(storage.join(snapshot, "thumbs"))
+    clip_ids = set(read_table(draft.files("clips"), CLIPS_SCHEMA, ["clip_id"]).column("clip_id").to_pylist())
+    staged = storage.join(draft.scratch, "thumbs")
+    storage.makedirs(staged)
     for path in sheets:
         name = path.rsplit("/", 1)[-1]
-        target = storage.join(snapshot, "thumbs", name)
+        target = storage.join(staged, name)
         if name[: -len(".jpg")] in clip_ids and not storage.exists(target):
             storage.link_or_copy(path, target)
 

@@ -68,6 +68,23 @@ class LocalStore:
     def delete_tree(self, folder: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
+    def put_if_absent(self, path: str, data: bytes) -> None:
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)  # link(2) fails when the name exists: no writer replaces another's commit
+        finally:
+            os.unlink(tmp)
+
+    def size(self, path: str) -> int:
+        return os.path.getsize(path)
+
+    def list_tree(self, folder: str) -> list[str]:
+        return sorted(os.path.join(top, name) for top, _, names in os.walk(folder) for name in names)
+
 
 class ObjectStore:
     """gs:// (or any Beam filesystem): single-object writes are atomic, there are no folders,
@@ -115,9 +132,31 @@ class ObjectStore:
         _fs().delete([path])
 
     def delete_tree(self, folder: str) -> None:
-        paths = [m.path for m in _fs().match([folder.rstrip("/") + "/**"])[0].metadata_list]
+        paths = self.list_tree(folder)
         if paths:
             _fs().delete(paths)
+
+    def put_if_absent(self, path: str, data: bytes) -> None:
+        from google.api_core.exceptions import PreconditionFailed
+
+        from transforms.storage.gcs import split_uri, storage_client
+
+        bucket, name = split_uri(path)
+        blob = storage_client().bucket(bucket).blob(name)
+        try:  # generation 0: only if no live object has this name (GCS's put-if-absent)
+            blob.upload_from_string(data, if_generation_match=0)
+        except PreconditionFailed:
+            # The client retries a write whose answer was lost: its first attempt may be the object
+            # that is there now. Ours (the bytes hold a commit timestamp) is no conflict.
+            if blob.download_as_bytes() != data:
+                raise FileExistsError(path) from None
+
+    def size(self, path: str) -> int:
+        (found,) = _fs().match([path], [1])[0].metadata_list
+        return found.size_in_bytes
+
+    def list_tree(self, folder: str) -> list[str]:
+        return sorted(m.path for m in _fs().match([folder.rstrip("/") + "/**"])[0].metadata_list)
 
 
 _LOCAL, _OBJECTS = LocalStore(), ObjectStore()
@@ -202,3 +241,17 @@ def delete_file(path: str) -> None:
 
 def delete_tree(folder: str) -> None:
     store_for(folder).delete_tree(folder)
+
+
+def put_if_absent(path: str, data: bytes) -> None:
+    """Create `path` whole, or raise FileExistsError if it exists (a Delta commit's rule)."""
+    store_for(path).put_if_absent(path, data)
+
+
+def size(path: str) -> int:
+    return store_for(path).size(path)
+
+
+def list_tree(folder: str) -> list[str]:
+    """Every file below `folder`, at any depth, hidden ones included, sorted."""
+    return store_for(folder).list_tree(folder)

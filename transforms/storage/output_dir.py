@@ -13,9 +13,11 @@ from transforms.storage import fs as storage
 from transforms.storage.readers import is_remote
 from transforms.storage.snapshots import OutputProblem
 
-# Names an index DIR holds from its first run on (a killed first run leaves `snapshots`
+# Names an index DIR holds from its first run on (a killed first run leaves `_work`
 # or `checkpoint`, a stale lock `.lock`): their presence makes a folder an index.
-INDEX_MARKERS = frozenset({"CURRENT", "current", "snapshots", "runs", "checkpoint", ".lock"})
+# CURRENT, current and snapshots: the layout before Delta tables (migrated by the next run).
+INDEX_MARKERS = frozenset({"run.json", "runs", "_commit", "_work", "checkpoint", ".lock",
+                           "CURRENT", "current", "snapshots"})
 
 
 def _top_level_names(output_dir: str) -> set[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import FileInfo, IndexConfig
@@ -22,6 +21,7 @@ from tests.support.runs import needs_ffprobe, run_cli
 from tests.support.oracle import ffmpeg, ffprobe
 from transforms.clip.frame_pieces import FRAME_PIECE_ROWS
 from transforms.isolation.pool import IsolatedIndexer
+from tests.support.tables import read_table as read_index_table
 
 pytestmark = needs_ffprobe
 FRAMES = 140_000  # three pieces: 65,536 + 65,536 + 8,928
@@ -61,7 +61,7 @@ def test_long_clips_through_the_cli(long_clips):
     assert result.returncode == 0, result.stderr
     run = json.loads((folder / "O/run.json").read_text())
     assert run["indexed"] == 2 and run["total_frames"] == 2 * FRAMES
-    frames = pq.read_table(str(folder / "O/frames"), columns=["clip_id", "frame_index"])
+    frames = read_index_table(folder / "O", "frames", columns=["clip_id", "frame_index"])
     clip_ids = frames.column("clip_id").to_numpy(zero_copy_only=False)
     frame_index = frames.column("frame_index").to_numpy()
     assert len(set(clip_ids)) == 2

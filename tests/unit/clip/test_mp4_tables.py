@@ -17,7 +17,6 @@ import shutil
 import subprocess
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from schemas import ErrorRecord, FileInfo, IndexConfig
@@ -26,6 +25,7 @@ from tests.support.runs import needs_ffprobe, run_cli
 from tests.support.oracle import ffprobe as oracle_ffprobe
 from tests.support.oracle import assert_table_is_ffmpegs, mp4_table_and_packets
 from transforms.clip.index_clip import index_file
+from tests.support.tables import read_table as read_index_table
 
 pytestmark = needs_ffprobe
 CONFIG = IndexConfig(hash="none", isolation="none")
@@ -184,8 +184,8 @@ def test_cli_indexes_camera_shaped_mp4s_from_their_tables(folder, tmp_path):
     result = run_cli("index", "--input", str(clips / "*"), "--output", str(tmp_path / "out"), "--hash", "none",
                      "--workers", "1")
     assert result.returncode == 0, result.stderr
-    records = pq.read_table(str(tmp_path / "out" / "clips")).to_pylist()
-    frames = pq.read_table(str(tmp_path / "out" / "frames"), columns=["clip_id", "frame_index", "pts"]).to_pylist()
+    records = read_index_table(tmp_path / "out", "clips").to_pylist()
+    frames = read_index_table(tmp_path / "out", "frames", columns=["clip_id", "frame_index", "pts"]).to_pylist()
     assert len(records) == len(E2E_KINDS)
     for record in records:
         assert record["frame_count_source"] == record["duration_source"] == "index", record["uri"]

@@ -8,7 +8,6 @@ import shutil
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from pipeline.synth import Condition, Reencode, reencoded_relpath, synth
@@ -19,6 +18,7 @@ from transforms.clip.index_clip import IndexedClip, clip_id_for, index_file
 from transforms.clip.qa.analyze import intervals_s, summarize
 from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
+from tests.support.tables import read_table as read_index_table
 
 FPS = 30
 # Truth: (kind, clip number, start_s, seconds). Clip 3 stays clean; clip 4 gets a re-encoded copy.
@@ -167,8 +167,8 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
         flags = ["--decode", "keyframes", "--thumbnails", "--workers", "2"]
         result = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out), *flags)
         assert result.returncode == 0, result.stderr
-        clips = {c["uri"]: c for c in pq.read_table(str(out / "clips")).to_pylist()}
-        samples = pq.read_table(str(out / "samples"))
+        clips = {c["uri"]: c for c in read_index_table(out, "clips").to_pylist()}
+        samples = read_index_table(out, "samples")
         assert samples.num_rows == sum(c["keyframe_count"] for c in clips.values())
         assert samples.num_rows == sum(c["qa_sampled_frames"] for c in clips.values())
         duplicates = {uri: c["duplicate_of"] for uri, c in clips.items() if c["duplicate_of"]}
@@ -187,7 +187,7 @@ def test_cli_decode_keyframes_writes_samples_and_marks_duplicates(qa_corpus, tmp
         # An unchanged re-run carries the samples forward instead of decoding again.
         again = run_cli("index", "--input", str(root / "clips/**/*.mp4"), "--output", str(out), *flags)
         assert again.returncode == 0, again.stderr
-        assert pq.read_table(str(out / "samples")).num_rows == samples.num_rows
+        assert read_index_table(out, "samples").num_rows == samples.num_rows
         assert json.loads((out / "run.json").read_text())["carried_forward"] == len(clips)
         sheets = sorted(p.name for p in (out / "thumbs").iterdir())
         assert sheets == sorted(f"{c['clip_id']}.jpg" for c in clips.values())

@@ -1,7 +1,8 @@
 """Rows a retried attempt made visible twice are kept once (transforms/launcher/retried_rows.py).
 
-The shape of what a Flink restart after a lost TaskManager left in a snapshot:
-the first attempt's committed files beside the retry's, with the same rows.
+The shape of what a Flink restart after a lost TaskManager left in a run's folders
+(DIR/<table>/<run_id>/): the first attempt's committed files beside the retry's, with the
+same rows. Files of earlier runs (rows carried forward by reference) are never looked at.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import pyarrow as pa
 from schemas import CLIPS_SCHEMA, ERRORS_SCHEMA, FRAMES_SCHEMA, SAMPLES_SCHEMA
 from transforms.launcher.retried_rows import drop_retried_rows
 from transforms.storage.parquet import read_table, write_table
+from transforms.storage.snapshots import Draft
 
 
 def _table(schema: pa.Schema, **columns) -> pa.Table:
@@ -24,12 +26,17 @@ def _frames(clip_id: str, count: int) -> pa.Table:
 
 
 def _snapshot(tmp_path, retried: bool):
-    snapshot = tmp_path / "snap"
-    for table in ("clips", "frames", "samples", "errors"):
-        (snapshot / table).mkdir(parents=True)
+    """The night's folders (returned: the draft and the folder holding its files)."""
+    out = tmp_path / "DIR"
+    draft = Draft(str(out), "r", None)
+    draft.prepare()
+    # An earlier night's files in the same tables: clips a and b carried, never a retry's copy.
+    for table, rows in (("clips", _table(CLIPS_SCHEMA, clip_id=["a", "b"])), ("frames", _frames("a", 3))):
+        (out / table / "earlier").mkdir()
+        write_table(rows, str(out / table / "earlier" / "part-0.parquet"))
 
     def put(table: str, name: str, rows: pa.Table) -> None:
-        write_table(rows, str(snapshot / table / f"{name}.parquet"))
+        write_table(rows, str(out / table / "r" / f"{name}.parquet"))
 
     # Attempt 1: clips a and b read, c failed; its files were committed before the restart.
     put("clips", "r-part-1", _table(CLIPS_SCHEMA, clip_id=["a", "b"], index_wall_s=[0.5, 0.7]))
@@ -41,25 +48,27 @@ def _snapshot(tmp_path, retried: bool):
         put("frames", "r-part-2", _frames("b", 1))
         put("frames", "r-part-3", pa.concat_tables([_frames("b", 2).slice(1), _frames("c", 4)]))
         put("samples", "r-part-2", _table(SAMPLES_SCHEMA, clip_id=["b", "b"], pts_s=[0.0, 1.0]))
-    return snapshot
+    return draft, out
 
 
 def test_one_copy_of_each_row_is_kept(tmp_path):
-    snapshot = _snapshot(tmp_path, retried=True)
-    dropped = drop_retried_rows(str(snapshot))
+    draft, out = _snapshot(tmp_path, retried=True)
+    earlier = {p: p.stat().st_mtime_ns for p in out.glob("*/earlier/*.parquet")}
+    dropped = drop_retried_rows(draft)
     assert dropped == {"clips": 1, "frames": 2, "samples": 2, "errors": 1}
-    clips = read_table(str(snapshot / "clips"), CLIPS_SCHEMA, ["clip_id"]).column("clip_id").to_pylist()
+    clips = read_table(draft.folder("clips"), CLIPS_SCHEMA, ["clip_id"]).column("clip_id").to_pylist()
     assert sorted(clips) == ["a", "b", "c"]
-    frames = read_table(str(snapshot / "frames"), FRAMES_SCHEMA, ["clip_id", "frame_index"]).to_pylist()
+    frames = read_table(draft.folder("frames"), FRAMES_SCHEMA, ["clip_id", "frame_index"]).to_pylist()
     assert sorted((r["clip_id"], r["frame_index"]) for r in frames) == (
         [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1)] + [("c", i) for i in range(4)])
-    assert read_table(str(snapshot / "samples"), SAMPLES_SCHEMA).num_rows == 2
-    assert read_table(str(snapshot / "errors"), ERRORS_SCHEMA).num_rows == 0  # c was read on retry
-    assert drop_retried_rows(str(snapshot)) == {}  # idempotent
+    assert read_table(draft.folder("samples"), SAMPLES_SCHEMA).num_rows == 2
+    assert read_table(draft.folder("errors"), ERRORS_SCHEMA).num_rows == 0  # c was read on retry
+    assert drop_retried_rows(draft) == {}  # idempotent
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/earlier/*.parquet")} == earlier
 
 
 def test_a_run_without_retries_touches_nothing(tmp_path):
-    snapshot = _snapshot(tmp_path, retried=False)
-    before = {p: p.stat().st_mtime_ns for p in snapshot.rglob("*.parquet")}
-    assert drop_retried_rows(str(snapshot)) == {}
-    assert {p: p.stat().st_mtime_ns for p in snapshot.rglob("*.parquet")} == before
+    draft, out = _snapshot(tmp_path, retried=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")}
+    assert drop_retried_rows(draft) == {}  # a and b are also in the earlier night's files: not twice
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.parquet")} == before

@@ -30,6 +30,7 @@ from transforms.beam.match_footage import MatchFootage
 from transforms.neardup.plan import MatchPlan
 from transforms.clip.index_clip import clip_id_for
 from tests.support.runs import run_cli
+from tests.support.tables import read_table as read_index_table
 
 QA = QaOptions()
 RNG = np.random.default_rng(7)
@@ -269,7 +270,7 @@ def test_matching_stage_compares_new_clips_with_stored_ones(footage, tmp_path):
 # -- end to end: planted copies and excerpts, then an incremental night ----------------------
 
 def _clips(out):
-    return {row["uri"]: row for row in pq.read_table(str(out / "clips")).to_pylist()}
+    return {row["uri"]: row for row in read_index_table(out, "clips").to_pylist()}
 
 
 def _relations(clips):
@@ -318,7 +319,7 @@ def test_planted_copies_and_excerpts_found_then_a_nightly_run_compares_only_new_
     assert relations["bytes-20.mp4"] == (name[20], None, None)  # same bytes; the first uri is the original
     assert "fresh-0.mp4" not in relations and "fresh-1.mp4" not in relations
     assert (run["duplicates"], run["excerpts"]) == (4, 3)
-    evidence = pq.read_table(str(out / "current" / ".matches.parquet")).to_pylist()
+    evidence = read_index_table(out, "matches").to_pylist()
     new_ids = {clip_id_for(str(night / f), str(root / "clips")) for f in os.listdir(night)}
     assert evidence and all(r["clip_a"] in new_ids or r["clip_b"] in new_ids for r in evidence)
 

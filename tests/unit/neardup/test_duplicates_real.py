@@ -11,11 +11,11 @@ import json
 import os
 import shutil
 
-import pyarrow.parquet as pq
 import pytest
 
 from bench.real_footage import DISTORTIONS, Distortion, samples_dir, write_copy
 from tests.support.runs import run_cli
+from tests.support.tables import read_table
 
 PRISTINE, SHIPPED, MOVING = "carphone_pristine.mp4", "carphone_distorted.mp4", "bikes.mp4"
 QCIF_LOW_BIT_RATE = DISTORTIONS[0]
@@ -45,7 +45,7 @@ def test_a_short_static_real_clip_and_its_qcif_re_encode_are_the_same_footage(sa
                    "--workers", "2")
     assert done.returncode == 0, done.stderr
 
-    rows = pq.read_table(str(out / "clips")).to_pylist()
+    rows = read_table(out, "clips").to_pylist()
     name_of = {row["clip_id"]: os.path.basename(row["uri"]) for row in rows}
     relations = {name_of[row["clip_id"]]: (name_of.get(row["duplicate_of"]), name_of.get(row["excerpt_of"]))
                  for row in rows if row["duplicate_of"] or row["excerpt_of"]}
@@ -55,7 +55,7 @@ def test_a_short_static_real_clip_and_its_qcif_re_encode_are_the_same_footage(sa
     assert (run["duplicates"], run["excerpts"]) == (2, 0)
 
     evidence = {frozenset((name_of[r["clip_a"]], name_of[r["clip_b"]])): r
-                for r in pq.read_table(str(out / "current" / ".matches.parquet")).to_pylist()}
+                for r in read_table(out, "matches").to_pylist()}
     for copy in ("carphone-qcif.mp4", "carphone-shipped-copy.mp4"):
         pair = evidence[frozenset(("carphone.mp4", copy))]
         # Every aligned sample agrees closely, as the pair did (0-4 bits) ...

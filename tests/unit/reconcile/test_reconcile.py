@@ -13,6 +13,9 @@ from pipeline.synth import synth
 from tests.support.runs import run_cli
 from tests.support.reconcile_checks import assert_counts_add_up
 from transforms.manifest.read import ManifestProblem, read_manifest
+from deltalake import DeltaTable
+
+from tests.support.tables import read_table as read_index_table
 
 
 def _clips(corpus):
@@ -64,13 +67,13 @@ def test_exactly_the_eight_discrepancies(damaged):
                       + [("truncated", damaged["truncated"])]
                       + [("unexpected", u) for u in damaged["unlisted"]])
     assert found == expected
-    table = pq.read_table(str(root / "index/reconcile/discrepancies.parquet"))
+    table = DeltaTable(str(root / "index/reconcile/discrepancies")).to_pyarrow_table()
     assert table.num_rows == 8
     # Totals add up: 12 listed - 3 deleted + 2 unlisted = 11 videos; the 2 copies are
     # duplicates, counted apart and not in the hours.
     totals = report["totals"]
     assert totals["videos"] == 11 and totals["duplicates"] == 2
-    clips = pq.read_table(str(root / "index/clips")).to_pylist()
+    clips = read_index_table(root / "index", "clips").to_pylist()
     originals = [c for c in clips if c["uri"] not in damaged["copies"]]
     assert totals["hours"] == pytest.approx(sum(c["duration_s"] for c in originals) / 3600)
     by_day = report["breakdowns"]["by_day"]

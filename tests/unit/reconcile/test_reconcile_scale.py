@@ -20,7 +20,7 @@ from transforms.manifest.read import read_manifest
 from transforms.manifest.columns import parse_mapping
 from transforms.manifest.times import get_zone
 from transforms.reconcile.compare import Expectations, reconcile
-from transforms.storage.snapshots import current_snapshot
+from transforms.storage.snapshots import live_snapshot
 
 BOSTON_CLIPS = 38_200
 DEVICES = r"/(?P<device_id>DEV\d+)/"
@@ -81,7 +81,7 @@ def _in_process(index_dir, clips_export, tmp_path, **expect):
     write_export(str(path), clips_export)
     manifest = read_manifest(str(path), require_duration=True, mapping=parse_mapping(columns_flag()),
                              zone=get_zone("America/Chicago"), resolve_names=False)
-    result = reconcile(current_snapshot(str(index_dir)), Expectations(manifest=manifest, **expect))
+    result = reconcile(live_snapshot(str(index_dir)), Expectations(manifest=manifest, **expect))
     report = json.loads(json.dumps(result.to_json(), default=str))
     assert_counts_add_up(report)
     return result, report
@@ -145,8 +145,8 @@ def test_days_in_the_local_zone_and_percentage_tolerance(tmp_path):
     for result in (utc, local):
         assert sum(r["indexed_clips"] for r in result.breakdowns["by_day"]) == 40
     hours = float(pc.sum(clips.column("duration_s")).as_py()) / 3600
-    strict = reconcile(current_snapshot(str(tmp_path / "index")),
+    strict = reconcile(live_snapshot(str(tmp_path / "index")),
                        Expectations(hours=hours * 1.0002, hours_tolerance="0.01%"))
-    default = reconcile(current_snapshot(str(tmp_path / "index")), Expectations(hours=hours * 1.0002))
+    default = reconcile(live_snapshot(str(tmp_path / "index")), Expectations(hours=hours * 1.0002))
     assert not strict.checks[0]["ok"] and default.checks[0]["ok"]
     assert "0.05% of" in default.checks[0]["tolerance_detail"]

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 
 from schemas import CLIPS_SCHEMA, FRAMES_SCHEMA, FileInfo
 from transforms.storage.checkpoints import Checkpoint, complete_clips, kept_clips, resume
-from transforms.storage.parquet import write_table
+from transforms.storage.parquet import count_rows, write_table
+from transforms.storage.snapshots import new_draft
 
 
 def _clip(clip_id, frames, mtime=1.0):
@@ -40,19 +41,18 @@ def test_only_complete_current_unique_clips_are_kept(tmp_path):
     to_read = [_info("A"), _info("B"), _info("C"), _info("D"), _info("E", mtime=2.0)]  # E changed since
 
     assert complete_clips(checkpoint, to_read) == {"A": "/a/A.mp4"}
-    snapshot = tmp_path / "snapshot"
-    for table in ("clips", "frames", "samples"):
-        (snapshot / table).mkdir(parents=True)
-    left, resumed = resume(checkpoint, str(snapshot), to_read, "r2")
+    draft = new_draft(str(tmp_path / "index"), "r2", None)
+    left, resumed = resume(checkpoint, draft, to_read, "r2")
     assert resumed == 1 and [i.uri for i in left] == ["/a/B.mp4", "/a/C.mp4", "/a/D.mp4", "/a/E.mp4"]
-    # The checkpoint now holds exactly A's rows, and the snapshot links them.
+    # The checkpoint now holds exactly A's rows, and the night's draft links them.
     assert pq.read_table(str(clips)).column("clip_id").to_pylist() == ["A"]
     assert pq.read_table(str(frames)).column("clip_id").to_pylist() == ["A", "A"]
-    assert pq.read_table(str(snapshot / "frames")).num_rows == 2 and kept_clips(checkpoint) == 1
+    assert count_rows(draft.files("frames")) == 2 and kept_clips(checkpoint) == 1
     # A second resume of the same checkpoint keeps the same rows without rewriting them.
     assert complete_clips(checkpoint, to_read) == {"A": "/a/A.mp4"}
 
 
 def test_no_checkpoint_reads_everything(tmp_path):
     to_read = [_info("A")]
-    assert resume(Checkpoint(str(tmp_path / "none")), str(tmp_path / "s"), to_read, "r") == (to_read, 0)
+    draft = new_draft(str(tmp_path / "index"), "r", None)
+    assert resume(Checkpoint(str(tmp_path / "none")), draft, to_read, "r") == (to_read, 0)

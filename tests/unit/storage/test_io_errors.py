@@ -8,7 +8,6 @@ import subprocess
 
 import apache_beam as beam
 import av
-import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
@@ -18,6 +17,8 @@ from tools.mutate import make_clip
 from transforms.clip.index_clip import IndexedClip, index_file
 from transforms.beam.index_clips import IndexClips
 from transforms.storage.readers import CountingReader, os_error_kind
+from tests.support.tables import read_table as read_index_table
+from tests.support.tables import run_folders
 
 LATIN1_TITLE = b"caf\xe9"                    # a camera writing Latin-1
 INVALID_UTF8 = b"\xff\xfe\x80\xc3(\xa0"      # bytes no decoder accepts
@@ -110,12 +111,12 @@ def test_odd_tags_index_with_decode_and_thumbnails_and_eio_is_an_io_error(tmp_pa
     result = run_cli("index", "--input", str(clips / "*.mp4"), "--output", str(out), "--decode", "keyframes",
                      "--thumbnails", env={"CLIPINDEX_TEST_IO_ERROR": "EIO:read:failing-disk"})
     assert result.returncode == 0, result.stderr
-    indexed = {os.path.basename(c["uri"]): c for c in pq.read_table(str(out / "clips")).to_pylist()}
+    indexed = {os.path.basename(c["uri"]): c for c in read_index_table(out, "clips").to_pylist()}
     assert set(indexed) == {os.path.basename(latin), os.path.basename(garbled)}
     for row in indexed.values():
         assert row["qa_sampled_frames"] == row["keyframe_count"] > 0
         assert (out / "thumbs" / f"{row['clip_id']}.jpg").stat().st_size > 0
-    [error] = pq.read_table(str(out / "errors")).to_pylist()
+    [error] = read_index_table(out, "errors").to_pylist()
     assert os.path.basename(error["uri"]) == "failing-disk.mp4" and error["error_kind"] == "io_error"
     assert json.loads((out / "run.json").read_text())["error_kinds"] == {"io_error": 1}
     rec = run_cli("reconcile", str(out), "--json", str(tmp_path / "r.json"))
@@ -147,7 +148,7 @@ def test_full_output_disk_fails_the_run_and_keeps_the_previous_snapshot(small_co
         last = full.stderr.strip().splitlines()[-1]
         assert "No space left on device" in last and "Traceback" not in full.stderr, last
         assert json.loads((out / "run.json").read_text())["run_id"] == live
-        assert os.listdir(out / "snapshots") == [live] and not (out / ".lock").exists()
-        assert pq.read_table(str(out / "clips")).num_rows == 12
+        assert run_folders(out, "clips") == {live} and not (out / ".lock").exists()
+        assert read_index_table(out, "clips").num_rows == 12
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)

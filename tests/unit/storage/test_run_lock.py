@@ -7,7 +7,6 @@ import signal
 import socket
 import time
 
-import pyarrow.parquet as pq
 import pytest
 
 from tests.support.runs import REPO, run_cli
@@ -15,6 +14,8 @@ from tests.support.locks import lined_up, other_host, release, start_index, wait
 from tests.support.index_compare import assert_same_index
 from transforms.storage.lock.store import LocalLockStore
 from transforms.storage.lock.lease import LockHeld, LockLost, RunLease, holder_gone, this_host
+from tests.support.tables import read_table as read_index_table
+from tests.support.tables import run_folders
 
 OTHER_HOST = "evicted-pod-7f9c"
 
@@ -127,7 +128,7 @@ def test_killed_run_of_another_host_blocks_until_its_lease_expires(corpus_copy, 
                       env={"CLIPINDEX_TEST_HANG_ON": "clip-000005"}, host=OTHER_HOST)
     go = str(tmp_path / "go")
     try:
-        wait_for(lambda: (out / ".lock").exists() and (out / "snapshots").exists(), what="run started")
+        wait_for(lambda: (out / ".lock").exists() and (out / "_work").exists(), what="run started")
         next_run = lined_up(_clips(corpus_copy), str(out), "--lock-lease-s", "5", go_file=go)
         assert json.loads((out / ".lock").read_text())["host"] == OTHER_HOST
         taken_at = (out / ".lock").stat().st_mtime
@@ -173,8 +174,7 @@ def test_run_paused_past_its_lease_commits_nothing(corpus_copy, tmp_path):
                          env={"CLIPINDEX_TEST_SLEEP_AT": "after_pipeline:6"}, host=OTHER_HOST)
     try:
         def pipeline_done():
-            snapshots = list((out / "snapshots").glob("*/clips/*.parquet")) if (out / "snapshots").exists() else []
-            return bool(snapshots)
+            return bool(list((out / "clips").glob("*/*.parquet")))  # the run's files, not yet committed
         wait_for(pipeline_done, what="pipeline finished")
         os.killpg(paused.pid, signal.SIGSTOP)  # e.g. a VM suspended, a debugger, swap storm
         time.sleep(3.5)  # past its 2 s lease
@@ -189,9 +189,8 @@ def test_run_paused_past_its_lease_commits_nothing(corpus_copy, tmp_path):
     last = stderr.decode().strip().splitlines()[-1]
     assert last.startswith("clipindex: run failed, nothing committed: this run lost its lock"), last
     assert _run_json(out)["run_id"] == newer_run["run_id"]  # the newer run's commit stands
-    assert (out / "CURRENT").read_text().strip() == newer_run["run_id"]
-    assert os.listdir(out / "snapshots") == [newer_run["run_id"]]
-    assert pq.read_table(str(out / "clips")).num_rows == 12
+    assert run_folders(out, "clips") == {newer_run["run_id"]}
+    assert read_index_table(out, "clips").num_rows == 12
     assert not (out / ".lock").exists()
 
 

@@ -156,13 +156,15 @@ def render_html(result: Reconciliation, history: Sequence[dict] = (), index_dir:
                else '<span class="bad">NOT RECONCILED</span>')
     generated = dt.datetime.now(zone).strftime("%Y-%m-%d %H:%M")
     tz = esc(result.settings.get("tz", "UTC"))
+    as_of = result.settings.get("as_of")
+    looking_back = " (the night live then; not the live index)" if as_of else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>clipindex reconciliation {esc(result.run['run_id'])}</title>
 <style>{_STYLE}</style></head><body>
-<h1>Reconciliation: {verdict}</h1>
+<h1>Reconciliation{f' as of <span class="id">{esc(as_of)}</span>' if as_of else ''}: {verdict}</h1>
 <p class="muted">index <span class="path" title="{esc(index_dir)}">{esc(index_dir)}</span> · run
-<span class="id">{esc(result.run['run_id'])}</span> finished
+<span class="id">{esc(result.run['run_id'])}</span>{looking_back} finished
 <span class="id">{_local(result.run.get('finished_at'), zone)}</span>
 · report made <span class="id">{generated}</span> ({tz})
 {f'· paths below <span class="path">{esc(root)}</span>' if root else ''}</p>
