@@ -21,7 +21,8 @@ if [ ! -x "$TOOLS/bin/uv" ]; then
   "${PYTHON:-python3}" -m venv "$TOOLS"
   "$TOOLS/bin/python" -m pip install -q "uv==$UV_VERSION"
 fi
-"$TOOLS/bin/uv" pip compile --quiet --universal --python-version 3.10 --generate-hashes \
+# --upgrade: the newest versions, not the pins already in the file (uv keeps those otherwise).
+"$TOOLS/bin/uv" pip compile --quiet --upgrade --universal --python-version 3.10 --generate-hashes \
   --extra query --extra test --custom-compile-command "tools/lock.sh" \
   setup.py tools/lock.in -o requirements.lock
 # What remote workers install (pipeline/worker_env.py): the runtime closure alone, at the
