@@ -17,6 +17,16 @@ from typing import BinaryIO
 from transforms.storage.readers import is_remote
 
 
+def _durable_temp(path: str, data: bytes) -> str:
+    """`data` in a temporary file beside `path`, on disk before it is renamed or linked into place."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return tmp
+
+
 class LocalStore:
     """A local disk: os calls, hard links, rename(2) for atomic replaces."""
 
@@ -40,12 +50,7 @@ class LocalStore:
         return open(path, "rb")
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        os.replace(_durable_temp(path, data), path)
 
     def open_write(self, path: str) -> BinaryIO:
         return open(path, "wb")
@@ -69,11 +74,7 @@ class LocalStore:
         shutil.rmtree(folder, ignore_errors=True)
 
     def put_if_absent(self, path: str, data: bytes) -> None:
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        tmp = _durable_temp(path, data)
         try:
             os.link(tmp, path)  # link(2) fails when the name exists: no writer replaces another's commit
         finally:
