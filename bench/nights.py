@@ -50,12 +50,17 @@ def _kind(relative: str) -> str:
     return "other"
 
 
+def _identity(stat: os.stat_result) -> tuple:
+    # The inode with its mtime: a file deleted during night 2 frees its inode for a new one.
+    return stat.st_ino, stat.st_mtime_ns
+
+
 def _written(before: dict, after: dict) -> dict:
-    """Bytes of the files night 2 wrote: those whose inode did not exist before it."""
-    old_inodes = {stat.st_ino for stat in before.values()}
+    """Bytes of the files night 2 wrote: those that are no file of before (a hard link is not)."""
+    old = {_identity(stat) for stat in before.values()}
     totals: dict = {"files": 0, "bytes": 0, "by_kind": {}}
     for relative, stat in after.items():
-        if stat.st_ino in old_inodes:
+        if _identity(stat) in old:
             continue
         kind = totals["by_kind"].setdefault(_kind(relative), {"files": 0, "bytes": 0})
         kind["files"] += 1
@@ -131,7 +136,8 @@ def two_nights(name: str, repo: str, corpus: str, extra: str, args) -> dict:
     before = _files(out_dir)
     second, run = _index(repo, [clips, os.path.join(extra, "clips", "**", "*.mp4")], root, out_dir, args)
     after = _files(out_dir)
-    row = {"name": name, "repo": repo, "night1": first, "night2": second,
+    night1_data = sum(stat.st_size for rel, stat in before.items() if _kind(rel) == "table_data")
+    row = {"name": name, "repo": repo, "night1": first, "night2": second, "night1_table_bytes": night1_data,
            "night2_written": _written(before, after), "night1_frame_files": _night1_frames_untouched(before, after),
            "night2_commit": _commit_span(out_dir, run)}
     written = row["night2_written"]
@@ -158,7 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=RESULTS_DIR)
     args = parser.parse_args(argv)
     ensure_corpus(args.corpus, **BOSTON)
-    extra_hours = round(BOSTON["hours"] / BOSTON["clips"] * args.extra_clips, 6)
+    # Boston's mean clip length, to the second (synth wants a whole number of frames at 1 fps).
+    extra_hours = round(BOSTON["hours"] * 3600 / BOSTON["clips"] * args.extra_clips) / 3600
     extra = os.path.join(WORK_DIR, f"boston-extra-{args.extra_clips}")
     _new_clips(extra, args.extra_clips, extra_hours)
     rows = [two_nights("this", REPO, args.corpus, extra, args)]
