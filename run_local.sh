@@ -28,4 +28,5 @@ clipindex index --input "$DEMO/corpus/clips/**/*.mp4" --output "$DEMO/index" --w
   --decode keyframes
 clipindex reconcile "$DEMO/index" --expect-videos "$CLIPS" --expect-hours "$HOURS" \
   --manifest "$DEMO/corpus/manifest.csv" --json "$DEMO/reconcile.json" --html "$DEMO/report.html"
-echo "tables: $DEMO/index/{clips,frames,samples,errors}/*.parquet   report: $DEMO/report.html"
+echo "tables (Delta Lake, docs/tables.md): $DEMO/index/{clips,frames,samples,errors}   report: $DEMO/report.html"
+echo "  e.g. .venv/bin/python -c \"import deltalake; print(deltalake.DeltaTable('$DEMO/index/clips').to_pyarrow_table().num_rows)\""
