@@ -37,6 +37,7 @@ import urllib.request
 
 import pytest
 
+from tests.support.index_compare import assert_same_rows
 from tests.support.runs import REPO, run_cli
 from tests.support.tables import read_table as read_index_table
 from transforms.storage.snapshots import TABLES
@@ -44,7 +45,6 @@ from transforms.storage.snapshots import TABLES
 pytestmark = [pytest.mark.java, pytest.mark.timeout(1800)]
 
 # Differ from run to run by design: the run's id, a wall-clock time.
-RUN_SPECIFIC_COLUMNS = {"run_id", "index_wall_s"}
 # run.json: what must not depend on the runner.
 RUN_TOTALS = ("matched", "indexed", "errors", "reindexed", "truncated", "duplicates", "duplicate_hours",
               "excerpts", "excerpt_hours", "total_frames", "total_duration_s", "total_hours", "total_bytes",
@@ -180,23 +180,13 @@ def local_index(corpus) -> str:
     return _index(corpus, "local")
 
 
-def _rows(index_dir: str, table: str) -> list[tuple]:
-    data = read_index_table(index_dir, table)
-    data = data.drop_columns([c for c in data.column_names if c in RUN_SPECIFIC_COLUMNS])
-    return sorted(tuple(row.items()) for row in data.to_pylist())
-
-
 def _run(index_dir: str) -> dict:
     with open(os.path.join(index_dir, "run.json")) as handle:
         return json.load(handle)
 
 
 def assert_same_index(expected_dir: str, actual_dir: str) -> None:
-    for table in TABLES:
-        expected, actual = _rows(expected_dir, table), _rows(actual_dir, table)
-        assert expected, f"{table}: the reference index has no rows"
-        assert len(actual) == len(expected), f"{table}: {len(actual)} rows, expected {len(expected)}"
-        assert actual == expected, f"{table}: rows differ"
+    assert_same_rows(expected_dir, actual_dir, TABLES)
     expected_run, actual_run = _run(expected_dir), _run(actual_dir)
     assert {k: actual_run[k] for k in RUN_TOTALS} == {k: expected_run[k] for k in RUN_TOTALS}
 

@@ -25,12 +25,11 @@ import time
 
 import pytest
 
+from tests.support.index_compare import assert_same_rows
 from tests.support.runs import REPO, run_cli
 from tests.support.tables import read_table as read_index_table
 
 TABLES = ("clips", "frames", "errors")
-# Differ from run to run by design: the run's id, a wall-clock time.
-RUN_SPECIFIC_COLUMNS = {"run_id", "index_wall_s"}
 RUNNER_TIMEOUT_S = 600
 
 
@@ -71,20 +70,6 @@ def local_index(corpus) -> str:
     return _index(corpus, "local")
 
 
-def _rows(index_dir: str, table: str) -> list[tuple]:
-    data = read_index_table(index_dir, table)
-    data = data.drop_columns([c for c in data.column_names if c in RUN_SPECIFIC_COLUMNS])
-    return sorted(tuple(row.items()) for row in data.to_pylist())
-
-
-def assert_same_index(expected_dir: str, actual_dir: str) -> None:
-    for table in TABLES:
-        expected, actual = _rows(expected_dir, table), _rows(actual_dir, table)
-        assert expected, f"{table}: the reference index has no rows"
-        assert len(actual) == len(expected), f"{table}: {len(actual)} rows, expected {len(expected)}"
-        assert actual == expected, f"{table}: rows differ"
-
-
 def test_reference_index_covers_every_table(local_index):
     counts = {table: read_index_table(local_index, table).num_rows for table in TABLES}
     assert counts == {"clips": 6, "frames": int(0.02 * 3600 * 30), "errors": 2}
@@ -99,13 +84,13 @@ def test_flink_embedded_cluster_matches_local_runner(corpus, local_index):
     flink = _index(corpus, "flink", "--runner", "FlinkRunner", "--flink_master", "[local]",
                    "--parallelism", "2", "--environment_type", "LOOPBACK",
                    "--flink_job_server_jar", jar)
-    assert_same_index(local_index, flink)
+    assert_same_rows(local_index, flink, TABLES)
 
 
 def test_prism_loopback_matches_local_runner(corpus, local_index):
     prism = _fetch("fetch_prism.sh")
     out = _index(corpus, "prism", "--runner", "PrismRunner", "--prism_location", prism)
-    assert_same_index(local_index, out)
+    assert_same_rows(local_index, out, TABLES)
 
 
 def _free_port() -> int:
@@ -142,7 +127,7 @@ def test_prism_with_separate_sdk_worker_processes_matches_local_runner(corpus, l
     with worker_pool() as endpoint:
         out = _index(corpus, "prism_external", "--runner", "PrismRunner", "--prism_location", prism,
                      "--environment_type", "EXTERNAL", "--environment_config", endpoint)
-    assert_same_index(local_index, out)
+    assert_same_rows(local_index, out, TABLES)
 
 
 @pytest.mark.parametrize("runner, flags, expected", [
